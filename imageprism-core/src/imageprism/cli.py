@@ -1,0 +1,217 @@
+"""The ``imageprism`` command: compare, embed, dedup, plugins.
+
+Exit codes: 0 success; 1 some inputs could not be used (each is reported, the
+rest are processed); 2 bad usage or configuration (one-line message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from imageprism._version import __version__
+from imageprism.errors import ImageLoadError, ImagePrismError
+from imageprism.plugins import get_registry
+from imageprism.prism import ImagePrism
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _walk(paths: Sequence[str]) -> Iterator[str]:
+    """Files as given, and image files found recursively in folders (sorted, hidden skipped)."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            yield raw
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                    yield str(Path(root) / name)
+
+
+def _prism(args: argparse.Namespace) -> ImagePrism:
+    dimensions = None
+    if getattr(args, "dimensions", None):
+        dimensions = [d.strip() for d in args.dimensions.split(",") if d.strip()]
+    return ImagePrism(
+        dimensions=dimensions,
+        profile=getattr(args, "profile", None),
+        missing_scores=getattr(args, "missing_scores", "zero"),
+    )
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _fmt(score: float | None) -> str:
+    return "none" if score is None else f"{score:.4f}"
+
+
+def _report_errors(errors: Sequence[Any]) -> None:
+    for error in errors:
+        print(f"imageprism: cannot use {error.source}: {error.reason}", file=sys.stderr)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    result = _prism(args).compare(args.a, args.b)
+    if args.json:
+        _print_json(result.to_dict())
+        return EXIT_OK
+    width = max(len(name) for name in [*result.scores, "weighted"])
+    for name, score in result.scores.items():
+        print(f"{name:<{width}}  {_fmt(score)}")
+    if len(result.scores) > 1:
+        print(f"{'weighted':<{width}}  {_fmt(result.weighted_score)}")
+    return EXIT_OK
+
+
+def _embed(args: argparse.Namespace) -> int:
+    files = list(_walk(args.images))
+    if not files:
+        raise _UsageError("no image files found in the given paths")
+    batch = _prism(args).embed_many(files)
+    if args.json:
+        _print_json(batch.to_dict())
+    else:
+        data = batch.to_dict()
+        for source, embedding in zip(batch.sources, data["embeddings"], strict=True):
+            if embedding is not None:
+                parts = "  ".join(
+                    f"{k}={v if isinstance(v, str) or v is None else f'[{len(v)} floats]'}"
+                    for k, v in embedding.items()
+                )
+                print(f"{source}  {parts}")
+    _report_errors(batch.errors)
+    return EXIT_SOME_FAILED if batch.errors else EXIT_OK
+
+
+def _dedup(args: argparse.Namespace) -> int:
+    files = list(_walk(args.images))
+    if not files:
+        raise _UsageError("no image files found in the given paths")
+    result = _prism(args).dedup(files, threshold=args.threshold)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        good = len(files) - len(result.errors)
+        print(
+            f"{good} images, {len(result.unique)} unique, {len(result.groups)} groups of "
+            f"near-duplicates (threshold {result.threshold})"
+        )
+        for group in result.groups:
+            print(f"keep {result.sources[group[0]]}")
+            for member in group[1:]:
+                print(f"  dup {result.sources[member]}")
+    _report_errors(result.errors)
+    return EXIT_SOME_FAILED if result.errors else EXIT_OK
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    registry = get_registry()
+    if args.json:
+        _print_json(
+            {
+                "plugins": [p.to_dict() for p in registry.plugins],
+                "dimensions": {
+                    name: {
+                        "summary": spec.summary,
+                        "plugin": getattr(registry.plugin_of(name), "name", None),
+                    }
+                    for name, spec in registry.dimensions.items()
+                },
+                "profiles": {name: p.weights for name, p in registry.profiles.items()},
+            }
+        )
+        return EXIT_OK
+    rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "PROVIDES")]
+    for p in registry.plugins:
+        provides = ", ".join(
+            [*(f"dimension:{d}" for d in p.dimensions), *(f"profile:{n}" for n in p.profiles)]
+        )
+        rows.append((p.name, p.distribution or "?", p.version or "?", p.status, provides or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4]
+        )
+    for p in registry.failures:
+        print(f"\n{p.name} ({p.distribution}) failed: {p.error}")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imageprism",
+        description="Compare images on several kinds of similarity at once.",
+        epilog="Exit codes: 0 ok; 1 some inputs could not be used; 2 bad usage or configuration.",
+    )
+    parser.add_argument("--version", action="version", version=f"imageprism {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def scoring(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dimensions", help="comma-separated dimension names (default: hash)")
+        p.add_argument("--profile", help="a profile name, e.g. copyright (weights the dimensions)")
+        p.add_argument(
+            "--missing-scores",
+            choices=["zero", "renormalize"],
+            default="zero",
+            help="how a dimension that cannot score counts in the weighted score (default: zero)",
+        )
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("compare", help="score two images on every dimension")
+    p.add_argument("a", help="first image")
+    p.add_argument("b", help="second image")
+    scoring(p)
+    p.set_defaults(run=_compare)
+
+    p = sub.add_parser("embed", help="print embeddings of images (files or folders)")
+    p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    scoring(p)
+    p.set_defaults(run=_embed)
+
+    p = sub.add_parser("dedup", help="group near-duplicate images (files or folders)")
+    p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--threshold", type=float, default=0.9, help="score in [0, 1] (default 0.9)")
+    scoring(p)
+    p.set_defaults(run=_dedup)
+
+    p = sub.add_parser("plugins", help="list discovered plugins, their distributions and versions")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_plugins)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ImageLoadError as err:
+        print(f"imageprism: error: {err}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    except (ImagePrismError, _UsageError) as err:
+        print(f"imageprism: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The dedup engine: greedy grouping with first-seen representatives (the 0.1 semantics)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from imageprism.errors import ConfigError
+
+
+def check_threshold(threshold: float) -> float:
+    """Return ``threshold`` as a float, or raise ConfigError unless it is a number in [0, 1]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise ConfigError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ConfigError(f"threshold must be in [0, 1], got {threshold!r}")
+    return float(threshold)
+
+
+def greedy_groups(
+    valid: Sequence[bool],
+    score: Callable[[int, int], float | None],
+    threshold: float,
+) -> tuple[list[int], list[int | None]]:
+    """Group items greedily in input order.
+
+    Each valid item is compared with the representatives found so far; it joins
+    the one it scores highest with (the earliest on ties) if that score is at
+    least ``threshold``, and otherwise becomes a representative itself.
+
+    Args:
+        valid: Per item, whether it takes part (failed inputs do not).
+        score: ``score(item, representative)``; None means "cannot tell", never a match.
+        threshold: The score at or above which two items are duplicates.
+
+    Returns:
+        ``(unique, labels)``: representative indexes in order, and per item its
+        representative's index (None for items that do not take part).
+    """
+    unique: list[int] = []
+    labels: list[int | None] = [None] * len(valid)
+    for item, ok in enumerate(valid):
+        if not ok:
+            continue
+        best: int | None = None
+        best_score = float("-inf")
+        for rep in unique:
+            value = score(item, rep)
+            if value is not None and value >= threshold and value > best_score:
+                best, best_score = rep, value
+        if best is None:
+            unique.append(item)
+            labels[item] = item
+        else:
+            labels[item] = best
+    return unique, labels
+
+
+def groups_of(unique: Sequence[int], labels: Sequence[int | None]) -> list[list[int]]:
+    """The groups of two or more items, representative first, in representative order."""
+    members: dict[int, list[int]] = {rep: [] for rep in unique}
+    for item, rep in enumerate(labels):
+        if rep is not None and rep != item:
+            members[rep].append(item)
+    return [[rep, *rest] for rep, rest in members.items() if rest]

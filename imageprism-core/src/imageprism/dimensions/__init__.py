@@ -1,0 +1,1 @@
+"""Dimensions that ship with imageprism-core (registered through entry points like any plugin)."""

@@ -1,0 +1,56 @@
+"""The errors imageprism raises: one root, a few subclasses.
+
+Each subclass also inherits the built-in exception it narrows, so code that
+catches ``KeyError`` or ``ValueError`` keeps working.
+"""
+
+
+class ImagePrismError(Exception):
+    """Root of every error imageprism raises on purpose."""
+
+
+class ConfigError(ImagePrismError, ValueError):
+    """An argument or configuration value is invalid; the message names it and what is allowed."""
+
+
+class UnknownDimensionError(ImagePrismError, KeyError):
+    """A dimension name is not registered by any installed plugin."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownProfileError(ImagePrismError, KeyError):
+    """A profile name is not registered by any installed plugin."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PackNotInstalledError(UnknownDimensionError, ImportError):
+    """A well-known dimension was asked for but the pack that provides it is missing.
+
+    The message says which package to install.
+    """
+
+    def __init__(self, message: str, *, package: str) -> None:
+        super().__init__(message)
+        self.package = package
+
+
+class PluginError(ImagePrismError):
+    """A plugin failed to import or register; names the plugin and its distribution."""
+
+    def __init__(self, message: str, *, plugin: str, distribution: str | None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+        self.distribution = distribution
+
+
+class ImageLoadError(ImagePrismError, ValueError):
+    """An input could not be turned into an image; names the source and the cause."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"cannot load image {source}: {reason}")
+        self.source = source
+        self.reason = reason

@@ -1,0 +1,35 @@
+"""pluggy hook specifications of imageprism, and the markers plugins use.
+
+A plugin is a module (or object) named by an entry point in the ``imageprism``
+group; it implements any of these hooks with ``@hookimpl``. Registration hooks
+receive a ``register`` callback rather than returning lists.
+"""
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from imageprism.dimension import DimensionSpec
+    from imageprism.profiles import Profile
+
+PROJECT = "imageprism"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(historic=True)
+def imageprism_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
+    """Add a pack's own hook specifications to the manager (like ``pytest_addhooks``)."""
+
+
+@hookspec
+def imageprism_register_dimensions(register: "Callable[[DimensionSpec], None]") -> None:
+    """Register dimensions by calling ``register(DimensionSpec(...))`` once per dimension."""
+
+
+@hookspec
+def imageprism_register_profiles(register: "Callable[[Profile], None]") -> None:
+    """Register profiles by calling ``register(Profile(...))`` once per profile."""

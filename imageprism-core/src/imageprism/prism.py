@@ -1,0 +1,334 @@
+"""ImagePrism: compare, embed and dedup images across the chosen dimensions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from imageprism.cache import EmbeddingCache
+from imageprism.dedup import check_threshold, greedy_groups, groups_of
+from imageprism.dimension import Dimension
+from imageprism.errors import ConfigError, ImageLoadError, ImagePrismError
+from imageprism.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
+from imageprism.plugins import Registry, get_registry
+from imageprism.profiles import MISSING_SCORES, MissingScores, Profile, blend, normalize_weights
+from imageprism.results import Comparison, DedupResult, EmbeddingBatch, ImageFailure
+
+Embeddings = dict[str, np.ndarray | None]
+
+
+def _names(dimensions: str | Iterable[str]) -> list[str]:
+    if isinstance(dimensions, str):
+        return [dimensions]
+    try:
+        names = [str(name) for name in dimensions]
+    except TypeError as err:
+        raise ConfigError(
+            f"dimensions must be a list of dimension names, got {dimensions!r}"
+        ) from err
+    if not names:
+        raise ConfigError("dimensions must name at least one dimension, e.g. ['hash']")
+    return list(dict.fromkeys(names))
+
+
+def _reason(err: BaseException, dimension: str | None = None) -> str:
+    if isinstance(err, ImageLoadError):
+        return err.reason
+    where = f"dimension {dimension!r} failed: " if dimension else ""
+    return f"{where}{type(err).__name__}: {err}"
+
+
+class ImagePrism:
+    """Scores pairs of images on every chosen dimension, and blends them into one score.
+
+    With no arguments only the hash dimension is used and nothing is downloaded.
+
+    Args:
+        dimensions: Names of the dimensions to compute (``Dimension.HASH`` or
+            ``"hash"``, ...). Default: those weighted by ``profile`` or
+            ``weights``, or just ``"hash"``.
+        profile: A profile name (``Profile.COPYRIGHT`` or ``"copyright"``) or a
+            ``Profile``; its weights give the weighted score.
+        weights: Weights per dimension name (normalised to sum to 1); instead of
+            ``profile``. Default: equal weights over ``dimensions``.
+        config: Per dimension name, its config model (e.g. ``HashConfig(...)``)
+            or a dict of its fields.
+        missing_scores: How a dimension that returns None (e.g. no face) counts
+            in the weighted score: ``"zero"`` (0.1 behaviour) or
+            ``"renormalize"`` (weights rescaled over the dimensions that scored).
+        cache: The embedding cache; default, a new bounded cache.
+        max_pixels: Refuse images with more pixels than this.
+        batch_size: Images per ``embed_batch`` call.
+        registry: The plugin registry; default, the process-wide one.
+
+    Raises:
+        ConfigError: an argument is invalid (the message names it and what is allowed).
+        UnknownDimensionError: a dimension is not registered; a well-known one
+            whose pack is missing raises ``PackNotInstalledError`` naming the package.
+        UnknownProfileError: the profile is not registered.
+    """
+
+    def __init__(
+        self,
+        dimensions: str | Iterable[str] | None = None,
+        *,
+        profile: str | Profile | None = None,
+        weights: Mapping[str, float] | None = None,
+        config: Mapping[str, BaseModel | Mapping[str, Any]] | None = None,
+        missing_scores: MissingScores = "zero",
+        cache: EmbeddingCache | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        batch_size: int = 32,
+        registry: Registry | None = None,
+    ) -> None:
+        if profile is not None and weights is not None:
+            raise ConfigError("pass either profile= or weights=, not both")
+        if missing_scores not in MISSING_SCORES:
+            raise ConfigError(
+                f"missing_scores must be one of {', '.join(MISSING_SCORES)}, got {missing_scores!r}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ConfigError(f"max_pixels must be an integer >= 1, got {max_pixels!r}")
+        self._registry = registry if registry is not None else get_registry()
+        self.missing_scores: MissingScores = missing_scores
+        self.max_pixels = max_pixels
+        self.batch_size = batch_size
+        self.cache = cache if cache is not None else EmbeddingCache()
+
+        chosen: dict[str, float] | None = None
+        if isinstance(profile, Profile):
+            chosen = dict(profile.weights)
+        elif profile is not None:
+            chosen = dict(self._registry.profile(str(profile)).weights)
+        elif weights is not None:
+            chosen = normalize_weights({str(k): v for k, v in dict(weights).items()})
+        names = _names(dimensions) if dimensions is not None else []
+        if chosen is None:
+            names = names or ["hash"]
+            chosen = {name: 1.0 / len(names) for name in names}
+        names += [name for name in chosen if name not in names]
+        self.weights: dict[str, float] = chosen
+        self._dimensions: dict[str, Dimension] = {
+            name: self._build(name, (config or {}).get(name)) for name in names
+        }
+        unused = [str(name) for name in (config or {}) if str(name) not in self._dimensions]
+        if unused:
+            raise ConfigError(
+                f"config given for {', '.join(map(repr, unused))}, which is not among the "
+                f"dimensions: {', '.join(self._dimensions)}"
+            )
+
+    def _build(self, name: str, config: BaseModel | Mapping[str, Any] | None) -> Dimension:
+        spec = self._registry.dimension(name)
+        model = spec.config_model
+        if config is None:
+            validated = model()
+        elif isinstance(config, model):
+            validated = config
+        elif isinstance(config, Mapping):
+            try:
+                validated = model.model_validate(dict(config))
+            except ValidationError as err:
+                raise ConfigError(f"config[{name!r}] is invalid: {err}") from err
+        else:
+            raise ConfigError(
+                f"config[{name!r}] must be a {model.__name__} or a dict of its fields, "
+                f"got {type(config).__name__}"
+            )
+        return spec.factory(validated)
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """Names of the dimensions this prism computes, in order."""
+        return tuple(self._dimensions)
+
+    def dimension(self, name: str) -> Dimension:
+        """The dimension object computing ``name``."""
+        try:
+            return self._dimensions[str(name)]
+        except KeyError:
+            raise ConfigError(
+                f"{name!r} is not among this prism's dimensions: {', '.join(self._dimensions)}"
+            ) from None
+
+    # -- embedding -------------------------------------------------------------------------
+
+    def _embed_chunk(
+        self, name: str, dimension: Dimension, images: list[PreparedImage]
+    ) -> list[np.ndarray | BaseException | None]:
+        """Embed a chunk; if the batch call fails, retry one by one to isolate the bad images."""
+        try:
+            out = list(dimension.embed_batch(images))
+            if len(out) != len(images):
+                raise ImagePrismError(
+                    f"dimension {name!r} returned {len(out)} embeddings for {len(images)} images"
+                )
+            return out
+        except Exception as err:
+            if len(images) == 1:
+                return [err]
+        return [item for image in images for item in self._embed_chunk(name, dimension, [image])]
+
+    def _embed_prepared(
+        self, images: Sequence[PreparedImage | None]
+    ) -> tuple[list[Embeddings], dict[int, BaseException], dict[int, str]]:
+        """Embed every image on every dimension through the cache.
+
+        Returns the embeddings per image, the failures by index, and for each
+        failure the dimension that raised it (absent for load failures).
+        """
+        results: list[Embeddings] = [{} for _ in images]
+        failed: dict[int, BaseException] = {}
+        failed_in: dict[int, str] = {}
+        for name, dimension in self._dimensions.items():
+            pending: dict[str, list[int]] = {}  # digest -> indexes, so equal images embed once
+            for index, image in enumerate(images):
+                if index in failed or image is None:
+                    continue
+                try:
+                    digest = image.digest
+                except Exception as err:
+                    failed[index] = err
+                    continue
+                found, value = self.cache.lookup((dimension.fingerprint, digest))
+                if found:
+                    results[index][name] = value
+                else:
+                    pending.setdefault(digest, []).append(index)
+            firsts = [indexes[0] for indexes in pending.values()]
+            for start in range(0, len(firsts), self.batch_size):
+                chunk = firsts[start : start + self.batch_size]
+                out = self._embed_chunk(name, dimension, [images[i] for i in chunk])  # type: ignore[misc]
+                for index, value in zip(chunk, out, strict=True):
+                    digest = images[index].digest  # type: ignore[union-attr]
+                    for same in pending[digest]:
+                        if isinstance(value, BaseException):
+                            failed[same] = value
+                            failed_in[same] = name
+                        else:
+                            results[same][name] = value
+                    if not isinstance(value, BaseException):
+                        self.cache.put((dimension.fingerprint, digest), value)
+        for index in failed:
+            results[index] = {}
+        return results, failed, failed_in
+
+    def _prepare_many(
+        self, images: Iterable[ImageInput]
+    ) -> tuple[list[PreparedImage | None], list[str], dict[int, BaseException]]:
+        prepared: list[PreparedImage | None] = []
+        sources: list[str] = []
+        failed: dict[int, BaseException] = {}
+        for index, image in enumerate(images):
+            sources.append(describe(image))
+            try:
+                prepared.append(prepare(image, max_pixels=self.max_pixels))
+            except ImageLoadError as err:
+                prepared.append(None)
+                failed[index] = err
+        return prepared, sources, failed
+
+    def _embed_many(
+        self, images: Iterable[ImageInput]
+    ) -> tuple[list[Embeddings | None], list[ImageFailure], list[str]]:
+        prepared, sources, load_failed = self._prepare_many(images)
+        results, failed, failed_in = self._embed_prepared(prepared)
+        failed.update(load_failed)
+        errors = [
+            ImageFailure(index, sources[index], _reason(failed[index], failed_in.get(index)))
+            for index in sorted(failed)
+        ]
+        embeddings: list[Embeddings | None] = [
+            None if index in failed else result for index, result in enumerate(results)
+        ]
+        return embeddings, errors, sources
+
+    def embed(self, image: ImageInput) -> dict[str, np.ndarray | None]:
+        """Embed one image on every dimension.
+
+        Returns:
+            Per dimension name, its embedding (packed ``uint8`` bits for hamming
+            dimensions, a float vector for cosine ones), or None where the
+            dimension found nothing to embed.
+
+        Raises:
+            ImageLoadError: the image cannot be loaded (names the source).
+        """
+        prepared = prepare(image, max_pixels=self.max_pixels)
+        results, failed, _ = self._embed_prepared([prepared])
+        if failed:
+            raise failed[0]
+        return results[0]
+
+    def embed_many(self, images: Iterable[ImageInput]) -> EmbeddingBatch:
+        """Embed many images in batches; a bad image is reported, never fatal.
+
+        Returns:
+            An ``EmbeddingBatch``: embeddings in input order (None for the inputs
+            that failed) and ``errors`` with each failure's index, source and reason.
+        """
+        embeddings, errors, sources = self._embed_many(images)
+        return EmbeddingBatch(embeddings=embeddings, errors=errors, sources=sources)
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _scores(self, a: Embeddings, b: Embeddings) -> dict[str, float | None]:
+        scores: dict[str, float | None] = {}
+        for name, dimension in self._dimensions.items():
+            ea, eb = a.get(name), b.get(name)
+            scores[name] = None if ea is None or eb is None else dimension.similarity(ea, eb)
+        return scores
+
+    def compare(self, a: ImageInput, b: ImageInput) -> Comparison:
+        """Score a pair of images on every dimension, and blend the scores with the weights.
+
+        Raises:
+            ImageLoadError: either image cannot be loaded (names the source).
+        """
+        pair = [prepare(a, max_pixels=self.max_pixels), prepare(b, max_pixels=self.max_pixels)]
+        results, failed, _ = self._embed_prepared(pair)
+        if failed:
+            raise failed[min(failed)]
+        scores = self._scores(results[0], results[1])
+        return Comparison(
+            scores=scores,
+            weighted_score=blend(scores, self.weights, self.missing_scores),
+            weights=dict(self.weights),
+        )
+
+    def dedup(self, images: Iterable[ImageInput], threshold: float = 0.9) -> DedupResult:
+        """Group near-duplicates greedily, in input order (the 0.1 semantics).
+
+        Each image joins the earlier representative it scores highest with, if
+        that (weighted) score is at least ``threshold``; otherwise it becomes a
+        representative. Images that fail to load or embed are reported in
+        ``errors`` and take no part; every good image still gets its label.
+
+        Args:
+            images: The images, in the order that decides representatives.
+            threshold: Score in [0, 1] at or above which two images are duplicates.
+        """
+        threshold = check_threshold(threshold)
+        embeddings, errors, sources = self._embed_many(images)
+
+        def score(item: int, rep: int) -> float | None:
+            scores = self._scores(embeddings[item], embeddings[rep])  # type: ignore[arg-type]
+            return blend(scores, self.weights, self.missing_scores)
+
+        unique, labels = greedy_groups([e is not None for e in embeddings], score, threshold)
+        return DedupResult(
+            unique=unique,
+            labels=labels,
+            groups=groups_of(unique, labels),
+            errors=errors,
+            sources=sources,
+            threshold=threshold,
+        )
+
+    def __repr__(self) -> str:
+        return f"ImagePrism(dimensions={list(self._dimensions)}, weights={self.weights})"

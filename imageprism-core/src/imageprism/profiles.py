@@ -1,0 +1,138 @@
+"""Profiles: named weightings of dimensions, and the blending of scores into one.
+
+Core registers the six built-in profiles through the ``imageprism`` entry-point
+group (this module is that plugin); other plugins may register more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from imageprism.errors import ConfigError
+from imageprism.hookspecs import hookimpl
+
+MissingScores = Literal["zero", "renormalize"]
+"""What a dimension that returned None does to a weighted score.
+
+``"zero"`` (the 0.1 behaviour, default): it counts as a score of 0.
+``"renormalize"``: the weights of the dimensions that did score are rescaled to
+sum to 1; if none scored, the weighted score is None.
+"""
+
+MISSING_SCORES: tuple[str, ...] = ("zero", "renormalize")
+
+
+def normalize_weights(
+    weights: Mapping[str, float], *, argument: str = "weights"
+) -> dict[str, float]:
+    """Return ``weights`` scaled to sum to 1, dropping zero weights.
+
+    Raises:
+        ConfigError: a weight is negative, not finite or not a number, or none is positive.
+    """
+    if not isinstance(weights, Mapping) or not weights:
+        raise ConfigError(f"{argument} must be a non-empty mapping of dimension name to weight")
+    checked: dict[str, float] = {}
+    for name, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ConfigError(f"{argument}[{name!r}] must be a number >= 0, got {weight!r}")
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"{argument}[{name!r}] must be a finite number >= 0, got {weight!r}")
+        if weight > 0:
+            checked[str(name)] = float(weight)
+    total = sum(checked.values())
+    if total <= 0:
+        raise ConfigError(f"{argument} must give at least one dimension a weight > 0")
+    return {name: weight / total for name, weight in checked.items()}
+
+
+def blend(
+    scores: Mapping[str, float | None],
+    weights: Mapping[str, float],
+    missing: MissingScores = "zero",
+) -> float | None:
+    """Blend per-dimension scores into one with normalised ``weights``.
+
+    Dimensions absent from ``weights`` do not count. A None score counts as 0
+    with ``missing="zero"``; with ``"renormalize"`` the remaining weights are
+    rescaled, and the result is None when no weighted dimension scored.
+    """
+    if missing == "zero":
+        return float(sum(w * (scores.get(name) or 0.0) for name, w in weights.items()))
+    scored = {name: w for name, w in weights.items() if scores.get(name) is not None}
+    total = sum(scored.values())
+    if total <= 0:
+        return None
+    return float(sum(w * scores[name] for name, w in scored.items()) / total)  # type: ignore[operator]
+
+
+class Profile(BaseModel):
+    """A named weighting of dimensions, e.g. ``Profile.COPYRIGHT``.
+
+    The well-known names are constants on the class (``Profile.COPYRIGHT ==
+    "copyright"``); plain strings work wherever a profile name is expected, and
+    plugins may register more profiles. Weights are normalised to sum to 1.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ECOMMERCE: ClassVar[str] = "ecommerce"
+    COPYRIGHT: ClassVar[str] = "copyright"
+    DEDUP: ClassVar[str] = "dedup"
+    VISUAL_SEARCH: ClassVar[str] = "visual_search"
+    IDENTITY: ClassVar[str] = "identity"
+    FORGERY: ClassVar[str] = "forgery"
+
+    name: str
+    weights: dict[str, float]
+    summary: str = ""
+
+    @field_validator("weights")
+    @classmethod
+    def _normalise(cls, weights: dict[str, float]) -> dict[str, float]:
+        return normalize_weights(weights)
+
+
+BUILTIN_PROFILES: tuple[Profile, ...] = (
+    Profile(
+        name=Profile.ECOMMERCE,
+        weights={"instance": 0.7, "semantic": 0.2, "style": 0.1},
+        summary="the same product in different shots",
+    ),
+    Profile(
+        name=Profile.COPYRIGHT,
+        weights={"hash": 0.5, "instance": 0.3, "semantic": 0.2},
+        summary="re-uses of a picture, edited or not",
+    ),
+    Profile(
+        name=Profile.DEDUP,
+        weights={"hash": 0.6, "instance": 0.3, "semantic": 0.1},
+        summary="near-duplicate files",
+    ),
+    Profile(
+        name=Profile.FORGERY,
+        weights={"hash": 0.5, "instance": 0.3, "semantic": 0.1, "face": 0.1},
+        summary="a picture altered from another",
+    ),
+    Profile(
+        name=Profile.IDENTITY,
+        weights={"face": 0.8, "instance": 0.1, "semantic": 0.1},
+        summary="the same person",
+    ),
+    Profile(
+        name=Profile.VISUAL_SEARCH,
+        weights={"semantic": 0.4, "instance": 0.3, "style": 0.2, "hash": 0.1},
+        summary="pictures that look alike",
+    ),
+)
+
+
+@hookimpl
+def imageprism_register_profiles(register: Callable[[Profile], None]) -> None:
+    """Register the six built-in profiles."""
+    for profile in BUILTIN_PROFILES:
+        register(profile)

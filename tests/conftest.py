@@ -1,0 +1,33 @@
+"""Shared fixtures: real photos from ../shared (skipped when absent) and demo photos."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+SHARED = ROOT.parent / "shared"
+
+sys.path.insert(0, str(TESTS))  # for demo_photos
+
+from demo_photos import write_photos  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_photos() -> list[Path]:
+    """The 300 BSDS500 photos of ../shared/data/photos (skips when ../shared is absent)."""
+    folder = SHARED / "data" / "photos"
+    if not folder.is_dir():
+        pytest.skip(
+            f"real photos not available: {folder} is absent (../shared is not beside the clone)"
+        )
+    return sorted(folder.glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def demo_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real sample photos and edited copies (see tests/demo_photos.py)."""
+    return write_photos(tmp_path_factory.mktemp("demo") / "photos")
