@@ -40,7 +40,7 @@ class EmbeddingCache:
         self.misses = 0
 
     def lookup(self, key: CacheKey) -> tuple[bool, np.ndarray | None]:
-        """``(True, embedding)`` if ``key`` is cached (embedding may be None), else ``(False, None)``."""
+        """``(True, embedding)`` if cached (the embedding may be None), else ``(False, None)``."""
         with self._lock:
             value = self._entries.get(key, _MISSING)
             if value is _MISSING:
