@@ -1,0 +1,158 @@
+import textwrap
+from importlib import metadata
+
+import pytest
+from imageprism import ImagePrism, PackNotInstalledError, UnknownDimensionError
+from imageprism.plugins import ENTRY_POINT_GROUP, Registry, get_registry
+from imageprism.profiles import BUILTIN_PROFILES
+from tests_support import make_distribution
+
+
+def test_core_registers_hash_and_profiles_through_entry_points():
+    registry = get_registry()
+    assert registry.plugin_of("hash").distribution == "imageprism-core"
+    assert {p.name for p in BUILTIN_PROFILES} <= set(registry.profiles)
+    names = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    assert {"hash", "profiles"} <= names
+
+
+def test_face_pack_adds_its_own_hookspecs():
+    hook = get_registry().manager.hook
+    assert hasattr(hook, "imageprism_register_face_detectors")
+    assert hasattr(hook, "imageprism_register_face_embedders")
+
+
+GOOD = """
+from imageprism import hookimpl, DimensionSpec
+from imageprism.dimensions.hash import HashConfig, HashDimension
+
+@hookimpl
+def imageprism_register_dimensions(register):
+    register(DimensionSpec(name="goodhash", factory=HashDimension, config_model=HashConfig,
+                           summary="a copy of hash under another name"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("raise RuntimeError('boom at import')", "boom at import"),
+        (
+            "from imageprism import hookimpl\n"
+            "@hookimpl\n"
+            "def imageprism_register_dimensions(register):\n"
+            "    raise ValueError('boom in register')\n",
+            "boom in register",
+        ),
+        (
+            "from imageprism import hookimpl\n"
+            "@hookimpl\n"
+            "def imageprism_register_dimension(register):\n"
+            "    pass\n",
+            "unknown hook",
+        ),
+        (
+            "from imageprism import hookimpl\n"
+            "@hookimpl\n"
+            "def imageprism_register_dimensions(register):\n"
+            "    register('not a spec')\n",
+            "takes a DimensionSpec",
+        ),
+    ],
+    ids=["import", "register", "misspelt-hook", "wrong-type"],
+)
+def test_broken_plugin_is_reported_and_others_keep_working(
+    tmp_path, monkeypatch, request, code, expected
+):
+    module = f"broken_{request.node.callspec.id.replace('-', '_')}"
+    eps = make_distribution(tmp_path, monkeypatch, "broken-dist", {module: code})
+    eps += make_distribution(tmp_path, monkeypatch, "good-dist", {"good_mod": GOOD})
+    registry = Registry(entry_points=core_and(eps))
+    broken = next(p for p in registry.plugins if p.name == module)
+    assert broken.status == "failed"
+    assert broken.distribution == "broken-dist"
+    assert expected in broken.error
+    assert "goodhash" in registry.dimensions and "hash" in registry.dimensions
+    prism = ImagePrism(dimensions=["hash", "goodhash"], registry=registry)
+    assert prism.dimensions == ("hash", "goodhash")
+    with pytest.raises(UnknownDimensionError, match=f"{module} \\(broken-dist\\)"):
+        registry.dimension("nosuch")
+
+
+def core_and(extra):
+    core = [
+        ep
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is not None and ep.dist.name == "imageprism-core"
+    ]
+    return core + extra
+
+
+def test_registering_an_existing_name_is_an_error_naming_both(tmp_path, monkeypatch):
+    code = GOOD.replace('name="goodhash"', 'name="hash"')
+    eps = make_distribution(tmp_path, monkeypatch, "thief-dist", {"thief": code})
+    registry = Registry(entry_points=core_and(eps))
+    thief = next(p for p in registry.plugins if p.name == "thief")
+    assert thief.status == "failed"
+    assert "'hash'" in thief.error and "imageprism-core" in thief.error
+    assert registry.plugin_of("hash").distribution == "imageprism-core"
+
+
+def test_plugins_can_be_disabled_by_name(monkeypatch):
+    monkeypatch.setenv("IMAGEPRISM_DISABLE_PLUGINS", "face, models")
+    registry = Registry()
+    status = {p.name: p.status for p in registry.plugins}
+    assert status["face"] == "disabled" and status["models"] == "disabled"
+    assert status["hash"] == "ok"
+    with pytest.raises(PackNotInstalledError, match="imageprism-face.*disabled"):
+        registry.dimension("face")
+
+
+@pytest.mark.parametrize(
+    ("dimension", "package"),
+    [
+        ("semantic", "imageprism-models"),
+        ("instance", "imageprism-models"),
+        ("style", "imageprism-models"),
+        ("face", "imageprism-face"),
+    ],
+)
+def test_missing_pack_error_names_the_package_to_install(monkeypatch, dimension, package):
+    real_version = metadata.version
+
+    def not_installed(name):
+        if name == package:
+            raise metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    registry = Registry(entry_points=core_and([]))
+    with pytest.raises(PackNotInstalledError, match=f"pip install {package}") as info:
+        ImagePrism(dimensions=[dimension], registry=registry)
+    assert info.value.package == package
+    assert isinstance(info.value, ImportError) and isinstance(info.value, KeyError)
+
+
+def test_installed_pack_without_the_dimension_says_to_upgrade():
+    with pytest.raises(PackNotInstalledError, match="imageprism-models"):
+        ImagePrism(dimensions=["semantic"])
+
+
+def test_hook_tracing_prints_each_call(monkeypatch, capsys):
+    monkeypatch.setenv("IMAGEPRISM_TRACE_HOOKS", "1")
+    Registry()
+    err = capsys.readouterr().err
+    assert "imageprism_register_dimensions -> hash" in err
+
+
+def test_plugin_error_carries_the_cause_text(tmp_path, monkeypatch):
+    eps = make_distribution(tmp_path, monkeypatch, "syntax-dist", {"syntax_mod": "def broken(:\n"})
+    registry = Registry(entry_points=core_and(eps))
+    failure = registry.failures[0]
+    assert failure.name == "syntax_mod" and "SyntaxError" in failure.error
+    assert failure.to_dict()["status"] == "failed"
+
+
+def test_make_distribution_helper_is_sane(tmp_path, monkeypatch):
+    eps = make_distribution(tmp_path, monkeypatch, "x-dist", {"x_mod": textwrap.dedent(GOOD)})
+    assert eps[0].dist.name == "x-dist" and eps[0].name == "x_mod"
