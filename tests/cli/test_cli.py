@@ -1,0 +1,101 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from imageprism.cli import main
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_prints_each_score(capsys, demo_photos):
+    code, out, _ = run(
+        capsys, "compare", str(demo_photos["coffee"]), str(demo_photos["coffee_q40"])
+    )
+    assert code == 0
+    name, value = out.split()
+    assert name == "hash" and float(value) > 0.95
+
+
+def test_compare_json_has_scores_and_weighted_score(capsys, demo_photos):
+    code, out, _ = run(
+        capsys, "compare", str(demo_photos["coffee"]), str(demo_photos["astronaut"]), "--json"
+    )
+    data = json.loads(out)
+    assert code == 0
+    assert set(data) == {"scores", "weighted_score", "weights"}
+    assert data["scores"]["hash"] < 0.8
+
+
+def test_dedup_folder_groups_copies_and_reports_unreadable_files(capsys, demo_photos, tmp_path):
+    folder = demo_photos["coffee"].parent
+    code, out, err = run(capsys, "dedup", str(folder), "--threshold", "0.9", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["errors"] == []
+    grouped = {
+        tuple(sorted(data["sources"][i].rsplit("/", 1)[1] for i in g)) for g in data["groups"]
+    }
+    assert ("coffee.jpg", "coffee_q40.jpg") in grouped
+
+    (tmp_path / "good.jpg").write_bytes(demo_photos["coffee"].read_bytes())
+    (tmp_path / "bad.jpg").write_bytes(b"this is text, not a jpeg")
+    code, out, err = run(capsys, "dedup", str(tmp_path))
+    assert code == 1
+    assert "bad.jpg" in err and "1 images, 1 unique" in out
+
+
+def test_embed_json_gives_hex_hashes(capsys, demo_photos):
+    code, out, _ = run(capsys, "embed", str(demo_photos["rocket"]), "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert len(bytes.fromhex(data["embeddings"][0]["hash"])) == 24
+
+
+def test_plugins_lists_distribution_and_version(capsys):
+    code, out, _ = run(capsys, "plugins", "--json")
+    data = json.loads(out)
+    hash_plugin = next(p for p in data["plugins"] if p["name"] == "hash")
+    assert code == 0
+    assert hash_plugin["distribution"] == "imageprism-core" and hash_plugin["version"]
+    assert data["dimensions"]["hash"]["plugin"] == "hash"
+    code, out, _ = run(capsys, "plugins")
+    assert "imageprism-core" in out and "dimension:hash" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["compare", "nope.jpg", "nope2.jpg"], 1, "nope.jpg"),
+        (["compare", "a.jpg", "b.jpg", "--dimensions", "nosuch"], 2, "unknown dimension"),
+        (["compare", "a.jpg", "b.jpg", "--dimensions", "semantic"], 2, "imageprism-models"),
+        (["dedup", ".", "--threshold", "3"], 2, "threshold"),
+        (["compare", "a.jpg", "b.jpg", "--profile", "nosuch"], 2, "unknown profile"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_one_line(capsys, tmp_path, monkeypatch, args, code, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.png").write_bytes(b"")
+    got, _, err = run(capsys, *args)
+    assert got == code
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_runs(demo_photos):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imageprism",
+            "compare",
+            str(demo_photos["chelsea"]),
+            str(demo_photos["chelsea_half"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert float(result.stdout.split()[1]) > 0.9

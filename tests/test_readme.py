@@ -1,0 +1,103 @@
+"""The README's examples and commands are real."""
+
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_quick_example_runs_and_prints_what_it_says(demo_photos, tmp_path, monkeypatch):
+    first_block = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    shutil.copy(demo_photos["coffee"], tmp_path / "a.jpg")
+    shutil.copy(demo_photos["coffee_q40"], tmp_path / "b.jpg")
+    shutil.copy(demo_photos["astronaut"], tmp_path / "c.jpg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    lines = [line.split("#")[0].rstrip() for line in first_block.splitlines()]
+    results = []
+    for line in lines:
+        if line.startswith("prism.") and line.endswith((".scores", ".labels")):
+            results.append(eval(line, namespace))
+        elif line:
+            exec(line, namespace)
+    scores, labels = results
+    assert scores["hash"] > 0.95
+    assert labels == [0, 0, 2]
+
+
+def test_readme_commands_are_make_targets():
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("demo", "test"):
+        assert f"make {target}" in README
+        assert re.search(rf"^{target}:", makefile, re.M)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_profile_table_matches_the_code():
+    from imageprism.profiles import BUILTIN_PROFILES
+
+    for profile in BUILTIN_PROFILES:
+        row = re.search(rf"\| `{profile.name}` \| (.*?) \|", README).group(1)
+        written = {k: float(v) for k, v in (p.split() for p in row.split(", "))}
+        assert written == pytest.approx(profile.weights)
+
+
+def test_readme_mentions_every_hook():
+    from imageprism import hookspecs
+
+    hooks = [name for name in dir(hookspecs) if name.startswith("imageprism_")]
+    assert hooks
+    for hook in hooks:
+        assert hook in README, hook
+
+
+def test_layout_is_the_fixed_top_level():
+    allowed = {
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "Makefile",
+        "imageprism-core",
+        "imageprism-models",
+        "imageprism-face",
+        "tests",
+        "benchmarks",
+    }
+    tracked = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+    assert tracked <= allowed, tracked - allowed
+    for dist, package in [
+        ("imageprism-core", "imageprism"),
+        ("imageprism-models", "imageprism_models"),
+        ("imageprism-face", "imageprism_face"),
+    ]:
+        meta = tomllib.loads((ROOT / dist / "pyproject.toml").read_text())
+        assert meta["project"]["name"] == dist
+        assert (ROOT / dist / "src" / package / "__init__.py").is_file()
+        assert (ROOT / dist / "src" / package / "py.typed").is_file()
+
+
+def test_sibling_distributions_pin_each_other_exactly():
+    versions = {}
+    for dist, package in [
+        ("imageprism-core", "imageprism"),
+        ("imageprism-models", "imageprism_models"),
+        ("imageprism-face", "imageprism_face"),
+    ]:
+        text = (ROOT / dist / "src" / package / "_version.py").read_text()
+        versions[dist] = re.search(r'"(.+)"', text).group(1)
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(versions.values()) == {root["version"]}
+    version = root["version"]
+    assert root["dependencies"] == [f"imageprism-core=={version}"]
+    extras = root["optional-dependencies"]
+    assert extras["models"] == [f"imageprism-models=={version}"]
+    assert extras["face"] == [f"imageprism-face=={version}"]
+    assert set(extras["all"]) == {f"imageprism-models=={version}", f"imageprism-face=={version}"}
+    for dist in ("imageprism-models", "imageprism-face"):
+        deps = tomllib.loads((ROOT / dist / "pyproject.toml").read_text())["project"]
+        assert deps["dependencies"] == [f"imageprism-core[onnx]=={version}"]
