@@ -2,7 +2,7 @@ import textwrap
 from importlib import metadata
 
 import pytest
-from imageprism import ImagePrism, PackNotInstalledError, UnknownDimensionError
+from imageprism import ImagePrism, PackNotInstalledError, PluginError, UnknownDimensionError
 from imageprism.plugins import ENTRY_POINT_GROUP, Registry, get_registry
 from imageprism.profiles import BUILTIN_PROFILES
 from tests_support import make_distribution
@@ -26,9 +26,14 @@ GOOD = """
 from imageprism import hookimpl, DimensionSpec
 from imageprism.dimensions.hash import HashConfig, HashDimension
 
+class GoodHash(HashDimension):
+    def __init__(self, config):
+        super().__init__(config)
+        self.name = "goodhash"
+
 @hookimpl
 def imageprism_register_dimensions(register):
-    register(DimensionSpec(name="goodhash", factory=HashDimension, config_model=HashConfig,
+    register(DimensionSpec(name="goodhash", factory=GoodHash, config_model=HashConfig,
                            summary="a copy of hash under another name"))
 """
 
@@ -89,7 +94,7 @@ def core_and(extra):
 
 
 def test_registering_an_existing_name_is_an_error_naming_both(tmp_path, monkeypatch):
-    code = GOOD.replace('name="goodhash"', 'name="hash"')
+    code = GOOD.replace('name="goodhash",', 'name="hash",')
     eps = make_distribution(tmp_path, monkeypatch, "thief-dist", {"thief": code})
     registry = Registry(entry_points=core_and(eps))
     thief = next(p for p in registry.plugins if p.name == "thief")
@@ -156,3 +161,28 @@ def test_plugin_error_carries_the_cause_text(tmp_path, monkeypatch):
 def test_make_distribution_helper_is_sane(tmp_path, monkeypatch):
     eps = make_distribution(tmp_path, monkeypatch, "x-dist", {"x_mod": textwrap.dedent(GOOD)})
     assert eps[0].dist.name == "x-dist" and eps[0].name == "x_mod"
+
+
+def test_disabled_plugins_are_named_when_a_dimension_is_unknown(monkeypatch):
+    monkeypatch.setenv("IMAGEPRISM_DISABLE_PLUGINS", "hash")
+    with pytest.raises(UnknownDimensionError, match="disabled by IMAGEPRISM_DISABLE_PLUGINS: hash"):
+        Registry().dimension("hash")
+
+
+def test_a_config_model_that_is_not_frozen_is_refused(tmp_path, monkeypatch):
+    code = GOOD.replace("config_model=HashConfig", "config_model=Loose") + (
+        "\nfrom pydantic import BaseModel\nclass Loose(BaseModel):\n    x: int = 1\n"
+    )
+    eps = make_distribution(tmp_path, monkeypatch, "loose-dist", {"loose_mod": code})
+    registry = Registry(entry_points=core_and(eps))
+    failure = next(p for p in registry.plugins if p.name == "loose_mod")
+    assert failure.status == "failed" and "must be frozen" in failure.error
+
+
+def test_a_factory_returning_a_non_dimension_is_an_error_naming_the_plugin(tmp_path, monkeypatch):
+    code = GOOD.replace("factory=GoodHash", "factory=lambda config: object()")
+    eps = make_distribution(tmp_path, monkeypatch, "odd-dist", {"odd_mod": code})
+    registry = Registry(entry_points=core_and(eps))
+    with pytest.raises(PluginError, match="Dimension protocol") as info:
+        ImagePrism(["goodhash"], registry=registry)
+    assert info.value.plugin == "odd_mod" and info.value.distribution == "odd-dist"

@@ -227,6 +227,13 @@ class Registry:
                     plugin=item.name,
                     distribution=item.distribution,
                 )
+            if not spec.config_model.model_config.get("frozen"):
+                raise PluginError(
+                    f"dimension {spec.name!r}: config model {spec.config_model.__name__} must be "
+                    "frozen (model_config = ConfigDict(frozen=True))",
+                    plugin=item.name,
+                    distribution=item.distribution,
+                )
             item.dimensions.append(spec)
 
         def register_profile(profile: Profile) -> None:
@@ -329,10 +336,14 @@ class Registry:
         return profile
 
     def _failure_hint(self) -> str:
-        if not self.failures:
-            return ""
-        names = ", ".join(f"{p.name} ({p.distribution})" for p in self.failures)
-        return f"; plugins that failed to load: {names} (see `imageprism plugins`)"
+        hint = ""
+        if self.failures:
+            names = ", ".join(f"{p.name} ({p.distribution})" for p in self.failures)
+            hint += f"; plugins that failed to load: {names} (see `imageprism plugins`)"
+        disabled = [p.name for p in self.plugins if p.disabled]
+        if disabled:
+            hint += f"; plugins disabled by {environment.DISABLE_PLUGINS}: {', '.join(disabled)}"
+        return hint
 
 
 _registry: Registry | None = None

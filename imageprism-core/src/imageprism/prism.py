@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from imageprism.cache import EmbeddingCache
 from imageprism.dedup import check_threshold, greedy_groups, groups_of
 from imageprism.dimension import Dimension
-from imageprism.errors import ConfigError, ImageLoadError, ImagePrismError
+from imageprism.errors import ConfigError, ImageLoadError, ImagePrismError, PluginError
 from imageprism.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
 from imageprism.plugins import Registry, get_registry
 from imageprism.profiles import MISSING_SCORES, MissingScores, Profile, blend, normalize_weights
@@ -140,7 +140,17 @@ class ImagePrism:
                 f"config[{name!r}] must be a {model.__name__} or a dict of its fields, "
                 f"got {type(config).__name__}"
             )
-        return spec.factory(validated)
+        dimension = spec.factory(validated)
+        if not isinstance(dimension, Dimension) or dimension.name != name:
+            plugin = self._registry.plugin_of(name)
+            raise PluginError(
+                f"dimension {name!r} built an object that does not implement the Dimension "
+                f"protocol with name {name!r} (got {type(dimension).__name__} named "
+                f"{getattr(dimension, 'name', None)!r})",
+                plugin=plugin.name if plugin else name,
+                distribution=plugin.distribution if plugin else None,
+            )
+        return dimension
 
     @property
     def dimensions(self) -> tuple[str, ...]:
