@@ -6,10 +6,12 @@ object, a ``PIL.Image.Image`` or a NumPy array (HxW, HxWx1, HxWx3 or HxWx4,
 
 Rules every dimension sees the same way:
 
-- EXIF orientation is applied (a broken or out-of-range orientation is ignored).
+- EXIF orientation is applied, to files and PIL images alike (a broken or
+  out-of-range orientation is ignored).
 - Animated files and multi-page files use their first frame.
-- Every mode becomes 8-bit RGB. Alpha (RGBA, LA, PA, palette with a transparent
-  colour) is composited onto white, so fully transparent pixels read as white.
+- Every mode becomes 8-bit RGB. Alpha (RGBA, LA, PA, and palette, grey or RGB
+  images with a transparent colour) is composited onto white, so fully
+  transparent pixels read as white.
   16-bit modes (``I;16*``, ``I``) are scaled by 1/257; float (``F``) images are
   scaled by 255 when their maximum is at most 1 and clipped to 0..255 otherwise;
   CMYK, YCbCr, LAB and HSV use Pillow's conversion.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO, TypeAlias
@@ -45,10 +48,12 @@ _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})
-_JPEG_SCALES = (8, 4, 2, 1)
+_SCALES = (8, 4, 2, 1)  # the scales JPEG DCT decoding offers; others use the same
 
 
 def _flatten_alpha(image: Image.Image) -> Image.Image:
+    if image.mode == "La":  # Pillow cannot convert La to RGBA directly
+        image = image.convert("LA")
     rgba = image.convert("RGBA")
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(white, rgba).convert("RGB")
@@ -57,9 +62,9 @@ def _flatten_alpha(image: Image.Image) -> Image.Image:
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert a decoded image of any mode to 8-bit RGB with the rules of this module."""
     mode = image.mode
-    if mode == "RGB":
+    if mode == "RGB" and "transparency" not in image.info:
         return image
-    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info):
+    if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info):
         return _flatten_alpha(image)
     if mode in _SIXTEEN_BIT_MODES:
         values = np.asarray(image, dtype=np.float64)
@@ -81,10 +86,32 @@ def _orient(image: Image.Image) -> Image.Image:
         return image
 
 
-def _oriented_size(image: Image.Image) -> tuple[int, int]:
+def _png_exif(data: bytes) -> bytes | None:
+    """The eXIf chunk of a PNG wherever it is, found by walking chunks without decoding."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"eXIf":
+            return b"Exif\x00\x00" + data[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return None
+
+
+def _oriented_size(image: Image.Image, data: bytes) -> tuple[int, int]:
     width, height = image.size
     try:
-        orientation = image.getexif().get(_ORIENTATION_TAG)
+        if image.format == "PNG" and "exif" not in image.info:
+            # PngImageFile.getexif would decode the whole image to look for an
+            # eXIf chunk after the pixel data; find it in the bytes instead.
+            exif = Image.Exif()
+            raw = _png_exif(data)
+            if raw is not None:
+                exif.load(raw)
+        else:
+            exif = image.getexif()
+        orientation = exif.get(_ORIENTATION_TAG)
     except Exception:
         orientation = None
     if orientation in _TRANSPOSED_ORIENTATIONS:
@@ -129,13 +156,15 @@ class PreparedImage:
         self._scales: dict[int, Image.Image] = {}
         self._lock = threading.Lock()
         self._digest: str | None = None
+        self._draftable = False
         if image is not None:
             self.size = image.size
             self.format: str | None = None
             return
         header = self._open()
         self.format = header.format
-        self.size = _oriented_size(header)
+        # MPO (multi-picture camera JPEGs) decode like JPEG, DCT scaling included.
+        self._draftable = header.format in ("JPEG", "MPO")
         width, height = header.size
         if width * height > max_pixels:
             raise ImageLoadError(
@@ -145,6 +174,7 @@ class PreparedImage:
             )
         if width < 1 or height < 1:
             raise ImageLoadError(source, f"image has no pixels ({width}x{height})")
+        self.size = _oriented_size(header, self._data)
 
     def _open(self) -> Image.Image:
         assert self._data is not None
@@ -183,12 +213,9 @@ class PreparedImage:
         Raises:
             ImageLoadError: the data is truncated or otherwise undecodable.
         """
-        if self._image is not None:
-            factor = _reduce_factor(self.size, min_side, (8, 4, 2, 1))
-        elif self.format == "JPEG":
-            factor = _reduce_factor(self.size, min_side, _JPEG_SCALES)
-        else:
-            factor = _reduce_factor(self.size, min_side, (8, 4, 2, 1))
+        if min_side is not None and (isinstance(min_side, bool) or min_side < 0):
+            raise ValueError(f"min_side must be None or an integer >= 0, got {min_side!r}")
+        factor = _reduce_factor(self.size, min_side, _SCALES)
         with self._lock:
             cached = self._scales.get(factor)
             if cached is None:
@@ -204,16 +231,18 @@ class PreparedImage:
         if self._image is not None:
             return self._image if factor == 1 else self._image.reduce(factor)
         full = self._scales.get(1)
-        if full is not None:
+        if full is not None and not self._draftable:
+            # A JPEG scale always comes from draft: reducing a full decode gives
+            # other pixels, and results must not depend on the order of calls.
             return full.reduce(factor)
         try:
             image = self._open()
-            if self.format == "JPEG" and factor > 1:
+            if self._draftable and factor > 1:
                 width, height = image.size
                 image.draft("RGB", (-(-width // factor), -(-height // factor)))
             image.load()
             image = to_rgb(_orient(image))
-            if self.format != "JPEG" and factor > 1:
+            if not self._draftable and factor > 1:
                 # Keep the full decode: other scales of a non-JPEG reuse it.
                 self._scales[1] = image
                 image = image.reduce(factor)
@@ -304,9 +333,12 @@ def prepare(image: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
                 source, f"{width * height} pixels exceeds the limit of {max_pixels}"
             )
         try:
-            rgb = to_rgb(image)
+            image.load()
+            rgb = to_rgb(_orient(image))
         except Exception as err:
-            raise ImageLoadError(source, f"cannot convert to RGB: {err}") from err
+            raise ImageLoadError(source, f"cannot decode: {type(err).__name__}: {err}") from err
+        if rgb is image:
+            rgb = image.copy()  # later changes to the caller's image must not leak in
         return PreparedImage(source, image=rgb, max_pixels=max_pixels)
     if isinstance(image, np.ndarray):
         if image.ndim >= 2 and image.shape[0] * image.shape[1] > max_pixels:
