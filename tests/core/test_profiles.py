@@ -3,7 +3,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from imageprism import ConfigError, Profile
+from imageprism import ConfigError, Profile, ProfileSpec
 from imageprism.profiles import BUILTIN_PROFILES, blend, normalize_weights
 from pydantic import ValidationError
 
@@ -28,13 +28,13 @@ def test_builtin_profiles_keep_the_01_weights():
     assert {getattr(Profile, n.upper()) for n in WEIGHTS_01} == set(WEIGHTS_01)
 
 
-def test_profile_is_frozen_and_validated():
-    profile = Profile(name="mine", weights={"hash": 2, "colour": 2})
+def test_profile_spec_is_frozen_and_validated():
+    profile = ProfileSpec(name="mine", weights={"hash": 2, "colour": 2})
     assert profile.weights == {"hash": 0.5, "colour": 0.5}
     with pytest.raises(ValidationError):
         profile.name = "other"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="weight"):
-        Profile(name="bad", weights={"hash": -1})
+        ProfileSpec(name="bad", weights={"hash": -1})
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,11 @@
 
 from imageprism._version import __version__
 from imageprism.cache import EmbeddingCache
-from imageprism.dimension import Dimension, DimensionSpec
+from imageprism.dimension import Dimension, DimensionConfig, DimensionSpec
 from imageprism.dimensions.hash import HashConfig
 from imageprism.errors import (
     ConfigError,
+    ConfigTypeError,
     ImageLoadError,
     ImagePrismError,
     PackNotInstalledError,
@@ -16,14 +17,16 @@ from imageprism.errors import (
 from imageprism.hookspecs import hookimpl
 from imageprism.images import PreparedImage, prepare
 from imageprism.prism import ImagePrism
-from imageprism.profiles import Profile
-from imageprism.results import Comparison, DedupResult, EmbeddingBatch, ImageFailure
+from imageprism.profiles import Profile, ProfileSpec
+from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
 
 __all__ = [
-    "Comparison",
+    "CompareResult",
     "ConfigError",
+    "ConfigTypeError",
     "DedupResult",
     "Dimension",
+    "DimensionConfig",
     "DimensionSpec",
     "EmbeddingBatch",
     "EmbeddingCache",
@@ -36,6 +39,7 @@ __all__ = [
     "PluginError",
     "PreparedImage",
     "Profile",
+    "ProfileSpec",
     "UnknownDimensionError",
     "UnknownProfileError",
     "__version__",

@@ -16,6 +16,10 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+def _matches(value: float | None, threshold: float) -> bool:
+    return value is not None and value >= threshold
+
+
 def greedy_groups(
     valid: Sequence[bool],
     score: Callable[[int, int], float | None],
@@ -23,9 +27,10 @@ def greedy_groups(
 ) -> tuple[list[int], list[int | None]]:
     """Group items greedily in input order.
 
-    Each valid item is compared with the representatives found so far; it joins
-    the one it scores highest with (the earliest on ties) if that score is at
-    least ``threshold``, and otherwise becomes a representative itself.
+    Each valid item is compared with the representatives found so far, in the
+    order they were found; it joins the first one it scores at least
+    ``threshold`` with, and otherwise becomes a representative itself. This is
+    exactly the 0.1 algorithm.
 
     Args:
         valid: Per item, whether it takes part (failed inputs do not).
@@ -41,17 +46,11 @@ def greedy_groups(
     for item, ok in enumerate(valid):
         if not ok:
             continue
-        best: int | None = None
-        best_score = float("-inf")
-        for rep in unique:
-            value = score(item, rep)
-            if value is not None and value >= threshold and value > best_score:
-                best, best_score = rep, value
-        if best is None:
+        match = next((rep for rep in unique if _matches(score(item, rep), threshold)), None)
+        if match is None:
             unique.append(item)
-            labels[item] = item
-        else:
-            labels[item] = best
+            match = item
+        labels[item] = match
     return unique, labels
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+from imageprism.names import Name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,11 +30,20 @@ PACKAGES: dict[str, str] = {
 class _WellKnownNames(type(Protocol)):  # type: ignore[misc]
     # Constants live on the metaclass so ``Dimension.HASH`` works while they stay
     # out of the protocol's members (an implementation need not define them).
-    HASH = "hash"
-    SEMANTIC = "semantic"
-    INSTANCE = "instance"
-    STYLE = "style"
-    FACE = "face"
+    HASH = Name("hash")
+    SEMANTIC = Name("semantic")
+    INSTANCE = Name("instance")
+    STYLE = Name("style")
+    FACE = Name("face")
+
+    def __iter__(cls) -> Iterator[Name]:
+        return iter((cls.HASH, cls.SEMANTIC, cls.INSTANCE, cls.STYLE, cls.FACE))
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Dimension:  # Dimension("hash") names a dimension, as the 0.1 enum did
+            (value,) = args
+            return Name(value)
+        return super().__call__(*args, **kwargs)
 
 
 @runtime_checkable
@@ -41,8 +52,9 @@ class Dimension(Protocol, metaclass=_WellKnownNames):
 
     The set of dimensions is open (plugins add more), so this is a protocol
     rather than an enum; the well-known names are constants on it:
-    ``Dimension.HASH == "hash"``, ``SEMANTIC``, ``INSTANCE``, ``STYLE``, ``FACE``.
-    Plain strings work wherever a dimension name is expected.
+    ``Dimension.HASH == "hash"``, ``SEMANTIC``, ``INSTANCE``, ``STYLE``, ``FACE``
+    (``list(Dimension)`` gives them, ``Dimension("hash")`` makes one). Plain
+    strings work wherever a dimension name is expected.
 
     Attributes:
         name: The registered name, e.g. ``"hash"``.
@@ -63,6 +75,30 @@ class Dimension(Protocol, metaclass=_WellKnownNames):
     def similarity(self, a: np.ndarray, b: np.ndarray) -> float | None:
         """Score two embeddings in [0, 1] (1 = identical); None when they cannot be scored."""
         ...
+
+
+class DimensionConfig(BaseModel):
+    """Base for dimension configs: frozen, no unknown fields, fields also by position.
+
+    Subclass it for a plugin's config; positional arguments follow the field
+    order, so ``HashConfig(("phash",), 16)`` works as it did in 0.1.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, *args: Any, **data: Any) -> None:
+        if args:
+            fields = list(type(self).model_fields)
+            if len(args) > len(fields):
+                raise TypeError(
+                    f"{type(self).__name__} takes at most {len(fields)} positional arguments "
+                    f"({', '.join(fields)}), got {len(args)}"
+                )
+            for field_name, value in zip(fields, args, strict=False):
+                if field_name in data:
+                    raise TypeError(f"{type(self).__name__} got {field_name!r} twice")
+                data[field_name] = value
+        super().__init__(**data)
 
 
 @dataclass(frozen=True)

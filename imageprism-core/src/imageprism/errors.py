@@ -13,6 +13,10 @@ class ConfigError(ImagePrismError, ValueError):
     """An argument or configuration value is invalid; the message names it and what is allowed."""
 
 
+class ConfigTypeError(ConfigError, TypeError):
+    """A configuration value has the wrong type (a TypeError, as in 0.1)."""
+
+
 class UnknownDimensionError(ImagePrismError, KeyError):
     """A dimension name is not registered by any installed plugin."""
 

@@ -12,7 +12,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from imageprism.dimension import DimensionSpec
-    from imageprism.profiles import Profile
+    from imageprism.profiles import ProfileSpec
 
 PROJECT = "imageprism"
 
@@ -31,5 +31,5 @@ def imageprism_register_dimensions(register: "Callable[[DimensionSpec], None]") 
 
 
 @hookspec
-def imageprism_register_profiles(register: "Callable[[Profile], None]") -> None:
-    """Register profiles by calling ``register(Profile(...))`` once per profile."""
+def imageprism_register_profiles(register: "Callable[[ProfileSpec], None]") -> None:
+    """Register profiles by calling ``register(ProfileSpec(...))`` once per profile."""

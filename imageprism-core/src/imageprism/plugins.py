@@ -26,7 +26,7 @@ from imageprism.errors import (
     UnknownDimensionError,
     UnknownProfileError,
 )
-from imageprism.profiles import Profile
+from imageprism.profiles import ProfileSpec
 
 ENTRY_POINT_GROUP = "imageprism"
 CORE_DISTRIBUTION = "imageprism-core"
@@ -75,7 +75,7 @@ class _Pending:
     version: str | None
     plugin: object | None = None
     dimensions: list[DimensionSpec] = field(default_factory=list)
-    profiles: list[Profile] = field(default_factory=list)
+    profiles: list[ProfileSpec] = field(default_factory=list)
     error: str | None = None
     disabled: bool = False
 
@@ -113,7 +113,7 @@ class Registry:
         self.manager.add_hookspecs(hookspecs)
         self._trace = os.environ.get(environment.TRACE_HOOKS, "") not in ("", "0")
         self.dimensions: dict[str, DimensionSpec] = {}
-        self.profiles: dict[str, Profile] = {}
+        self.profiles: dict[str, ProfileSpec] = {}
         self._owner: dict[str, _Pending] = {}
         if entry_points is None:
             entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
@@ -236,10 +236,10 @@ class Registry:
                 )
             item.dimensions.append(spec)
 
-        def register_profile(profile: Profile) -> None:
-            if not isinstance(profile, Profile):
+        def register_profile(profile: ProfileSpec) -> None:
+            if not isinstance(profile, ProfileSpec):
                 raise PluginError(
-                    f"register() takes a Profile, got {type(profile).__name__}",
+                    f"register() takes a ProfileSpec, got {type(profile).__name__}",
                     plugin=item.name,
                     distribution=item.distribution,
                 )
@@ -323,7 +323,7 @@ class Registry:
             package=package,
         )
 
-    def profile(self, name: str) -> Profile:
+    def profile(self, name: str) -> ProfileSpec:
         """The profile registered under ``name``.
 
         Raises:

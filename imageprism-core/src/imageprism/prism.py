@@ -11,11 +11,23 @@ from pydantic import BaseModel, ValidationError
 from imageprism.cache import EmbeddingCache
 from imageprism.dedup import check_threshold, greedy_groups, groups_of
 from imageprism.dimension import Dimension
-from imageprism.errors import ConfigError, ImageLoadError, ImagePrismError, PluginError
+from imageprism.errors import (
+    ConfigError,
+    ConfigTypeError,
+    ImageLoadError,
+    ImagePrismError,
+    PluginError,
+)
 from imageprism.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
 from imageprism.plugins import Registry, get_registry
-from imageprism.profiles import MISSING_SCORES, MissingScores, Profile, blend, normalize_weights
-from imageprism.results import Comparison, DedupResult, EmbeddingBatch, ImageFailure
+from imageprism.profiles import (
+    MISSING_SCORES,
+    MissingScores,
+    ProfileSpec,
+    blend,
+    normalize_weights,
+)
+from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
 
 Embeddings = dict[str, np.ndarray | None]
 
@@ -51,7 +63,7 @@ class ImagePrism:
             ``"hash"``, ...). Default: those weighted by ``profile`` or
             ``weights``, or just ``"hash"``.
         profile: A profile name (``Profile.COPYRIGHT`` or ``"copyright"``) or a
-            ``Profile``; its weights give the weighted score.
+            ``ProfileSpec``; its weights give the weighted score.
         weights: Weights per dimension name (normalised to sum to 1); instead of
             ``profile``. Default: equal weights over ``dimensions``.
         config: Per dimension name, its config model (e.g. ``HashConfig(...)``)
@@ -59,7 +71,8 @@ class ImagePrism:
         missing_scores: How a dimension that returns None (e.g. no face) counts
             in the weighted score: ``"zero"`` (0.1 behaviour) or
             ``"renormalize"`` (weights rescaled over the dimensions that scored).
-        cache: The embedding cache; default, a new bounded cache.
+        cache_size: Most embeddings the default cache keeps (0 disables it).
+        cache: An embedding cache to use (and share) instead of a new one.
         max_pixels: Refuse images with more pixels than this.
         batch_size: Images per ``embed_batch`` call.
         registry: The plugin registry; default, the process-wide one.
@@ -75,10 +88,11 @@ class ImagePrism:
         self,
         dimensions: str | Iterable[str] | None = None,
         *,
-        profile: str | Profile | None = None,
+        profile: str | ProfileSpec | None = None,
         weights: Mapping[str, float] | None = None,
         config: Mapping[str, BaseModel | Mapping[str, Any]] | None = None,
         missing_scores: MissingScores = "zero",
+        cache_size: int | None = None,
         cache: EmbeddingCache | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         batch_size: int = 32,
@@ -98,10 +112,14 @@ class ImagePrism:
         self.missing_scores: MissingScores = missing_scores
         self.max_pixels = max_pixels
         self.batch_size = batch_size
-        self.cache = cache if cache is not None else EmbeddingCache()
+        if cache is not None and cache_size is not None:
+            raise ConfigError("pass either cache= or cache_size=, not both")
+        if cache is None:
+            cache = EmbeddingCache() if cache_size is None else EmbeddingCache(max_items=cache_size)
+        self.cache = cache
 
         chosen: dict[str, float] | None = None
-        if isinstance(profile, Profile):
+        if isinstance(profile, ProfileSpec):
             chosen = dict(profile.weights)
         elif profile is not None:
             chosen = dict(self._registry.profile(str(profile)).weights)
@@ -136,7 +154,7 @@ class ImagePrism:
             except ValidationError as err:
                 raise ConfigError(f"config[{name!r}] is invalid: {err}") from err
         else:
-            raise ConfigError(
+            raise ConfigTypeError(
                 f"config[{name!r}] must be a {model.__name__} or a dict of its fields, "
                 f"got {type(config).__name__}"
             )
@@ -294,18 +312,18 @@ class ImagePrism:
             scores[name] = None if ea is None or eb is None else dimension.similarity(ea, eb)
         return scores
 
-    def compare(self, a: ImageInput, b: ImageInput) -> Comparison:
+    def compare(self, image_a: ImageInput, image_b: ImageInput) -> CompareResult:
         """Score a pair of images on every dimension, and blend the scores with the weights.
 
         Raises:
             ImageLoadError: either image cannot be loaded (names the source).
         """
-        pair = [prepare(a, max_pixels=self.max_pixels), prepare(b, max_pixels=self.max_pixels)]
+        pair = [prepare(image, max_pixels=self.max_pixels) for image in (image_a, image_b)]
         results, failed, _ = self._embed_prepared(pair)
         if failed:
             raise failed[min(failed)]
         scores = self._scores(results[0], results[1])
-        return Comparison(
+        return CompareResult(
             scores=scores,
             weighted_score=blend(scores, self.weights, self.missing_scores),
             weights=dict(self.weights),
@@ -314,9 +332,9 @@ class ImagePrism:
     def dedup(self, images: Iterable[ImageInput], threshold: float = 0.9) -> DedupResult:
         """Group near-duplicates greedily, in input order (the 0.1 semantics).
 
-        Each image joins the earlier representative it scores highest with, if
-        that (weighted) score is at least ``threshold``; otherwise it becomes a
-        representative. Images that fail to load or embed are reported in
+        Each image is compared with the representatives kept so far, in order,
+        and joins the first whose (weighted) score is at least ``threshold``;
+        otherwise it becomes a representative. Images that fail to load or embed are reported in
         ``errors`` and take no part; every good image still gets its label.
 
         Args:

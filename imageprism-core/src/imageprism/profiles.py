@@ -7,13 +7,14 @@ group (this module is that plugin); other plugins may register more.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import ClassVar, Literal
+from collections.abc import Callable, Iterator, Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from imageprism.errors import ConfigError
 from imageprism.hookspecs import hookimpl
+from imageprism.names import Name
 
 MissingScores = Literal["zero", "renormalize"]
 """What a dimension that returned None does to a weighted score.
@@ -70,22 +71,40 @@ def blend(
     return float(sum(w * scores[name] for name, w in scored.items()) / total)  # type: ignore[operator]
 
 
-class Profile(BaseModel):
-    """A named weighting of dimensions, e.g. ``Profile.COPYRIGHT``.
+class _ProfileNames(type):
+    def __iter__(cls) -> Iterator[Name]:
+        return iter(
+            (cls.ECOMMERCE, cls.COPYRIGHT, cls.DEDUP, cls.VISUAL_SEARCH, cls.IDENTITY, cls.FORGERY)
+        )
 
-    The well-known names are constants on the class (``Profile.COPYRIGHT ==
-    "copyright"``); plain strings work wherever a profile name is expected, and
-    plugins may register more profiles. Weights are normalised to sum to 1.
+
+class Profile(metaclass=_ProfileNames):
+    """Names of profiles: ``Profile.COPYRIGHT == "copyright"``.
+
+    The set of profiles is open (plugins register more as ``ProfileSpec``), so
+    this is not an enum; ``list(Profile)`` gives the six built-in names and
+    ``Profile("copyright")`` makes one. Plain strings work wherever a profile
+    name is expected.
+    """
+
+    ECOMMERCE = Name("ecommerce")
+    COPYRIGHT = Name("copyright")
+    DEDUP = Name("dedup")
+    VISUAL_SEARCH = Name("visual_search")
+    IDENTITY = Name("identity")
+    FORGERY = Name("forgery")
+
+    def __new__(cls, value: str) -> Name:  # type: ignore[misc]
+        return Name(value)
+
+
+class ProfileSpec(BaseModel):
+    """A profile as a plugin registers it: a name and weights per dimension.
+
+    Weights are normalised to sum to 1.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-    ECOMMERCE: ClassVar[str] = "ecommerce"
-    COPYRIGHT: ClassVar[str] = "copyright"
-    DEDUP: ClassVar[str] = "dedup"
-    VISUAL_SEARCH: ClassVar[str] = "visual_search"
-    IDENTITY: ClassVar[str] = "identity"
-    FORGERY: ClassVar[str] = "forgery"
 
     name: str
     weights: dict[str, float]
@@ -97,33 +116,33 @@ class Profile(BaseModel):
         return normalize_weights(weights)
 
 
-BUILTIN_PROFILES: tuple[Profile, ...] = (
-    Profile(
+BUILTIN_PROFILES: tuple[ProfileSpec, ...] = (
+    ProfileSpec(
         name=Profile.ECOMMERCE,
         weights={"instance": 0.7, "semantic": 0.2, "style": 0.1},
         summary="the same product in different shots",
     ),
-    Profile(
+    ProfileSpec(
         name=Profile.COPYRIGHT,
         weights={"hash": 0.5, "instance": 0.3, "semantic": 0.2},
         summary="re-uses of a picture, edited or not",
     ),
-    Profile(
+    ProfileSpec(
         name=Profile.DEDUP,
         weights={"hash": 0.6, "instance": 0.3, "semantic": 0.1},
         summary="near-duplicate files",
     ),
-    Profile(
+    ProfileSpec(
         name=Profile.FORGERY,
         weights={"hash": 0.5, "instance": 0.3, "semantic": 0.1, "face": 0.1},
         summary="a picture altered from another",
     ),
-    Profile(
+    ProfileSpec(
         name=Profile.IDENTITY,
         weights={"face": 0.8, "instance": 0.1, "semantic": 0.1},
         summary="the same person",
     ),
-    Profile(
+    ProfileSpec(
         name=Profile.VISUAL_SEARCH,
         weights={"semantic": 0.4, "instance": 0.3, "style": 0.2, "hash": 0.1},
         summary="pictures that look alike",
@@ -132,7 +151,7 @@ BUILTIN_PROFILES: tuple[Profile, ...] = (
 
 
 @hookimpl
-def imageprism_register_profiles(register: Callable[[Profile], None]) -> None:
+def imageprism_register_profiles(register: Callable[[ProfileSpec], None]) -> None:
     """Register the six built-in profiles."""
     for profile in BUILTIN_PROFILES:
         register(profile)

@@ -9,7 +9,7 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class Comparison:
+class CompareResult:
     """Scores of one pair of images.
 
     Attributes:

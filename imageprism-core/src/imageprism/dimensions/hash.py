@@ -15,9 +15,9 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from imageprism.dimension import DimensionSpec, Metric
+from imageprism.dimension import DimensionConfig, DimensionSpec, Metric
 from imageprism.hookspecs import hookimpl
 from imageprism.images import PreparedImage
 
@@ -28,7 +28,7 @@ _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.u
 _COMBINE = {"mean": np.mean, "max": np.max, "min": np.min}
 
 
-class HashConfig(BaseModel):
+class HashConfig(DimensionConfig):
     """Configuration of the hash dimension.
 
     Attributes:
@@ -37,8 +37,6 @@ class HashConfig(BaseModel):
         hash_size: Side of each hash in bits (>= 4): a hash has ``hash_size**2`` bits.
         combine: How the per-algorithm scores become one: ``"mean"``, ``"max"`` or ``"min"``.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     algorithms: tuple[HashAlgorithm, ...] = ("phash", "dhash", "ahash")
     hash_size: int = Field(default=8, ge=4, le=64)
@@ -100,7 +98,7 @@ class HashDimension:
             side = self._phash_side
             pixels = np.asarray(grey.resize((side, side), lanczos), dtype=np.float64)
             low = self._dct @ pixels @ self._dct.T
-            return low > np.median(low)
+            return low > np.median(low[1:, 1:])  # median of the AC terms, as in 0.1
         if algorithm == "dhash":
             pixels = np.asarray(grey.resize((size + 1, size), lanczos), dtype=np.int16)
             return pixels[:, 1:] > pixels[:, :-1]
