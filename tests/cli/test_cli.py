@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+
 from imageprism.cli import main
 
 
@@ -71,7 +72,7 @@ def test_plugins_lists_distribution_and_version(capsys):
     [
         (["compare", "nope.jpg", "nope2.jpg"], 1, "nope.jpg"),
         (["compare", "a.jpg", "b.jpg", "--dimensions", "nosuch"], 2, "unknown dimension"),
-        (["compare", "a.jpg", "b.jpg", "--dimensions", "semantic"], 2, "imageprism-models"),
+        (["compare", "a.jpg", "b.jpg", "--dimensions", "face"], 2, "imageprism-face"),
         (["dedup", ".", "--threshold", "3"], 2, "threshold"),
         (["compare", "a.jpg", "b.jpg", "--profile", "nosuch"], 2, "unknown profile"),
     ],

@@ -2,10 +2,11 @@ import textwrap
 from importlib import metadata
 
 import pytest
+from tests_support import make_distribution
+
 from imageprism import ImagePrism, PackNotInstalledError, PluginError, UnknownDimensionError
 from imageprism.plugins import ENTRY_POINT_GROUP, Registry, get_registry
 from imageprism.profiles import BUILTIN_PROFILES
-from tests_support import make_distribution
 
 
 def test_core_registers_hash_and_profiles_through_entry_points():
@@ -104,13 +105,14 @@ def test_registering_an_existing_name_is_an_error_naming_both(tmp_path, monkeypa
 
 
 def test_plugins_can_be_disabled_by_name(monkeypatch):
-    monkeypatch.setenv("IMAGEPRISM_DISABLE_PLUGINS", "face, models")
+    monkeypatch.setenv("IMAGEPRISM_DISABLE_PLUGINS", "face, semantic")
     registry = Registry()
     status = {p.name: p.status for p in registry.plugins}
-    assert status["face"] == "disabled" and status["models"] == "disabled"
-    assert status["hash"] == "ok"
-    with pytest.raises(PackNotInstalledError, match="imageprism-face.*disabled"):
-        registry.dimension("face")
+    assert status["face"] == "disabled" and status["semantic"] == "disabled"
+    assert status["hash"] == "ok" and status["instance"] == "ok"
+    with pytest.raises(PackNotInstalledError, match="imageprism-models.*semantic' disabled"):
+        registry.dimension("semantic")
+    assert "instance" in registry.dimensions
 
 
 @pytest.mark.parametrize(
@@ -139,8 +141,8 @@ def test_missing_pack_error_names_the_package_to_install(monkeypatch, dimension,
 
 
 def test_installed_pack_without_the_dimension_says_to_upgrade():
-    with pytest.raises(PackNotInstalledError, match="imageprism-models"):
-        ImagePrism(dimensions=["semantic"])
+    with pytest.raises(PackNotInstalledError, match="upgrade it: pip install -U imageprism-face"):
+        ImagePrism(dimensions=["face"])
 
 
 def test_hook_tracing_prints_each_call(monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""The ``imageprism`` command: compare, embed, dedup, plugins.
+"""The ``imageprism`` command: compare, embed, dedup, models, plugins.
 
 Exit codes: 0 success; 1 some inputs could not be used (each is reported, the
 rest are processed); 2 bad usage or configuration (one-line message).
@@ -157,6 +157,56 @@ def _plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _model_specs(names: Sequence[str]) -> list[tuple[str, Any]]:
+    registry = get_registry()
+    chosen = names or [n for n, spec in registry.dimensions.items() if spec.model_files]
+    return [(name, registry.dimension(name)) for name in chosen]
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from imageprism.hub import describe_cache_state
+
+    rows = []
+    for name, spec in _model_specs(args.names):
+        for model in spec.model_files:
+            state = describe_cache_state(model)
+            rows.append(
+                {
+                    "dimension": name,
+                    "file": model.describe(),
+                    "sha256": model.sha256,
+                    "size": model.size,
+                    "licence": model.licence,
+                    **state,
+                }
+            )
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    for row in rows:
+        size = f"{row['size'] / 1e6:.0f} MB" if row["size"] else "size ?"
+        where = row["path"] if row["cached"] else "not downloaded"
+        print(f"{row['dimension']:<10} {row['file']}  {size}  {row['licence']}\n           {where}")
+    return EXIT_OK
+
+
+def _models_pull(args: argparse.Namespace) -> int:
+    from imageprism.hub import resolve_model_file
+
+    pulled = []
+    for name, spec in _model_specs(args.names):
+        if not spec.model_files:
+            print(f"{name}: needs no model files", file=sys.stderr)
+        for model in spec.model_files:
+            path = resolve_model_file(model, dimension=name)
+            pulled.append({"dimension": name, "file": model.describe(), "path": str(path)})
+            if not args.json:
+                print(f"{name}: {model.describe()} -> {path}")
+    if args.json:
+        _print_json(pulled)
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imageprism",
@@ -193,6 +243,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.9, help="score in [0, 1] (default 0.9)")
     scoring(p)
     p.set_defaults(run=_dedup)
+
+    models = sub.add_parser("models", help="list or download the model files of dimensions")
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    p = models_sub.add_parser("list", help="model files, their pins, licences and cache state")
+    p.add_argument("names", nargs="*", help="dimension names (default: every model-backed one)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_models_list)
+    p = models_sub.add_parser(
+        "pull", help="download and verify model files now, so later use works offline"
+    )
+    p.add_argument("names", nargs="*", help="dimension names (default: every model-backed one)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_models_pull)
 
     p = sub.add_parser("plugins", help="list discovered plugins, their distributions and versions")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -5,3 +5,12 @@ DISABLE_PLUGINS = "IMAGEPRISM_DISABLE_PLUGINS"
 
 TRACE_HOOKS = "IMAGEPRISM_TRACE_HOOKS"
 """Set to 1 to print every plugin hook call to standard error."""
+
+CACHE_DIR = "IMAGEPRISM_CACHE_DIR"
+"""A Hugging Face-style cache folder for model files, searched before (and
+downloaded into instead of) the Hugging Face cache."""
+
+HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
+"""Hugging Face's own switch, honoured by imageprism: set to 1 and no model file
+is ever downloaded; a file missing from the caches is an error saying how to
+bring it onto the machine."""

@@ -58,3 +58,11 @@ class ImageLoadError(ImagePrismError, ValueError):
         super().__init__(f"cannot load image {source}: {reason}")
         self.source = source
         self.reason = reason
+
+
+class ModelFileError(ImagePrismError, OSError):
+    """A model file is missing, unverifiable, corrupt or cannot be downloaded.
+
+    The message names the file, where it was looked for, and how to get it onto
+    an offline machine.
+    """

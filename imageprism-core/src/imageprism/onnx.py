@@ -1,0 +1,141 @@
+"""One ONNX Runtime session per model file per process, shared by every model plugin.
+
+Sessions are created lazily on first use, with ONNX Runtime's log noise
+silenced, and are safe to run from several threads (ONNX Runtime's ``run`` is
+thread-safe). Needs ``imageprism-core[onnx]``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imageprism.errors import ModelFileError
+from imageprism.hub import ModelFile, resolve_model_file
+
+_ERRORS_ONLY = 3
+_sessions: dict[tuple[str, int | None], Any] = {}
+_sessions_lock = threading.Lock()
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise ModelFileError(
+            'model-backed dimensions need onnxruntime: pip install "imageprism-core[onnx]"'
+        ) from err
+    onnxruntime.set_default_logger_severity(_ERRORS_ONLY)
+    return onnxruntime
+
+
+def load_session(path: Path, *, intra_op_threads: int | None = None) -> Any:
+    """The process-wide ONNX Runtime session for ``path`` (created on first call).
+
+    Raises:
+        ModelFileError: the file is not a loadable ONNX model (truncated, corrupt, or not ONNX).
+    """
+    key = (str(Path(path).resolve()), intra_op_threads)
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is not None:
+            return session
+        ort = _ort()
+        options = ort.SessionOptions()
+        options.log_severity_level = _ERRORS_ONLY
+        if intra_op_threads:
+            options.intra_op_num_threads = intra_op_threads
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:
+            text = str(err).strip()
+            first_line = text.splitlines()[0] if text else type(err).__name__
+            raise ModelFileError(
+                f"model file {path} cannot be loaded by ONNX Runtime (truncated, corrupt or "
+                f"not an ONNX model?): {first_line[:300]}; delete it and pull it again"
+            ) from err
+        _sessions[key] = session
+        return session
+
+
+class OnnxModel:
+    """A pinned model file and its session, both resolved on first use.
+
+    Args:
+        model: The pinned file.
+        local_path: Use this file instead of the caches and the hub.
+        dimension: The dimension using it (for messages).
+        intra_op_threads: ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
+        transform: Applied to the verified file's path before loading (e.g. to add
+            graph outputs); returns the path of the file to load.
+    """
+
+    def __init__(
+        self,
+        model: ModelFile,
+        *,
+        local_path: Path | None = None,
+        dimension: str | None = None,
+        intra_op_threads: int | None = None,
+        transform: Callable[[Path], Path] | None = None,
+    ) -> None:
+        self.model = model
+        self.transform = transform
+        self.local_path = local_path
+        self.dimension = dimension
+        self.intra_op_threads = intra_op_threads
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime session (resolves, verifies and loads the file on first use)."""
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    path = resolve_model_file(
+                        self.model, local_path=self.local_path, dimension=self.dimension
+                    )
+                    if self.transform is not None:
+                        path = self.transform(path)
+                    self._session = load_session(path, intra_op_threads=self.intra_op_threads)
+        return self._session
+
+    @property
+    def input_name(self) -> str:
+        """Name of the model's first input."""
+        return str(self.session.get_inputs()[0].name)
+
+    @property
+    def input_shape(self) -> list[Any]:
+        """Shape of the first input; symbolic axes are strings or None."""
+        return list(self.session.get_inputs()[0].shape)
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of every output."""
+        return [str(o.name) for o in self.session.get_outputs()]
+
+    @property
+    def dynamic_batch(self) -> bool:
+        """True when the first input's batch axis is symbolic, so batches run in one call."""
+        batch = self.input_shape[0] if self.input_shape else 1
+        return not isinstance(batch, int) or batch <= 0
+
+    def run(self, batch: np.ndarray, outputs: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Run a batch (first axis = images) and return the requested outputs, batch first.
+
+        A model with a fixed batch of 1 is run image by image and the results stacked.
+        """
+        names = list(outputs) if outputs is not None else None
+        feed = self.input_name
+        if self.dynamic_batch or len(batch) == 1:
+            return list(self.session.run(names, {feed: batch}))
+        parts = [self.session.run(names, {feed: batch[i : i + 1]}) for i in range(len(batch))]
+        return [np.concatenate([p[k] for p in parts], axis=0) for k in range(len(parts[0]))]

@@ -1,0 +1,80 @@
+"""What the model pack's dimensions share: an ONNX model, a preprocessing recipe, cosine scores."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+
+from imageprism.dimension import Metric
+from imageprism.hub import ModelConfig, ModelFile, sha256_of
+from imageprism.images import PreparedImage
+from imageprism.onnx import OnnxModel
+from imageprism_models.preprocess import Recipe
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def cosine_score(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two vectors, clipped to [0, 1] (opposite counts as unrelated)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    if denominator == 0.0:
+        return 0.0
+    return float(np.clip(np.dot(a, b) / denominator, 0.0, 1.0))
+
+
+class ModelDimension:
+    """Base of a cosine dimension computed by one ONNX model.
+
+    Subclasses set ``name``, ``default_model``, ``recipe`` and ``version``
+    and implement ``_vectors`` (model outputs -> one vector per image).
+    """
+
+    name: ClassVar[str]
+    default_model: ClassVar[ModelFile]
+    recipe: ClassVar[Recipe]
+    version: ClassVar[str]  # bump when preprocessing or pooling changes
+    metric: Metric = "cosine"
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.model_file = config.model_file(self.default_model)
+        self.model = OnnxModel(
+            self.model_file,
+            local_path=config.model_path,
+            dimension=self.name,
+            intra_op_threads=config.intra_op_threads,
+        )
+
+    @cached_property
+    def fingerprint(self) -> str:  # type: ignore[override]
+        """Changes with the model file's content, the recipe and this code's version."""
+        if self.config.model_path is not None:
+            weights = sha256_of(self.config.model_path)
+        else:
+            weights = self.model_file.sha256 or self.model_file.describe()
+        text = f"{self.name}/{self.version}/{self.recipe}/{weights}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _vectors(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_batch(self, images: Sequence[PreparedImage]) -> list[np.ndarray | None]:
+        """One unit-length float32 vector per image, from one model call per batch."""
+        if not images:
+            return []
+        return list(unit_rows(self._vectors(self.recipe.batch(images))))
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Cosine similarity clipped to [0, 1]."""
+        return cosine_score(a, b)

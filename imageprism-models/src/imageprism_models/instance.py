@@ -1,0 +1,71 @@
+"""The ``instance`` dimension: the same object, by DINOv2-small CLS embeddings.
+
+Model: ``Xenova/dinov2-small``, ``onnx/model_quantized.onnx`` (quantised
+DINOv2 ViT-S/14, Apache-2.0, 24 MB), input ``pixel_values``, output
+``last_hidden_state``; the embedding is its CLS token (384-d). 0.1 used
+``sefaburak/dinov2-small-onnx``, whose sha256 could not be established here, so
+the default is a file whose checksum is published and widely pinned. Score:
+cosine clipped to [0, 1]; unrelated photos sit near 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from imageprism.dimension import DimensionSpec
+from imageprism.hookspecs import hookimpl
+from imageprism.hub import ModelConfig, ModelFile
+from imageprism_models.embedding import ModelDimension
+from imageprism_models.preprocess import DINOV2
+
+DINOV2_SMALL = ModelFile(
+    repo_id="Xenova/dinov2-small",
+    filename="onnx/model_quantized.onnx",
+    revision="c2bb04a51fab207c420665f1946016107bffc701",
+    sha256="3afdc8bc63b50558d6e5770f5b799bb82455c2311183a2de43803f343a29d917",
+    size=24_451_943,
+    licence="Apache-2.0 (Meta DINOv2 weights)",
+)
+
+
+class InstanceConfig(ModelConfig):
+    """Config of the instance dimension; see ``ModelConfig`` for pointing at another file.
+
+    Attributes:
+        output: The model output holding the token sequence; token 0 (CLS) is used.
+    """
+
+    output: str = "last_hidden_state"
+
+
+class InstanceDimension(ModelDimension):
+    """DINOv2 CLS embeddings compared by cosine."""
+
+    name = "instance"
+    default_model = DINOV2_SMALL
+    recipe = DINOV2
+    version = "1"
+
+    def __init__(self, config: InstanceConfig | None = None) -> None:
+        super().__init__(config or InstanceConfig())
+
+    def _vectors(self, batch: np.ndarray) -> np.ndarray:
+        (hidden,) = self.model.run(batch, [self.config.output])  # type: ignore[attr-defined]
+        return hidden[:, 0, :] if hidden.ndim == 3 else hidden.reshape(len(batch), -1)
+
+
+@hookimpl
+def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) -> None:
+    """Register the instance dimension."""
+    register(
+        DimensionSpec(
+            name="instance",
+            factory=InstanceDimension,
+            config_model=InstanceConfig,
+            summary="the same object (DINOv2-small CLS embeddings, cosine)",
+            model_files=(DINOV2_SMALL,),
+            licence="code MIT; weights Apache-2.0 (Meta DINOv2)",
+        )
+    )

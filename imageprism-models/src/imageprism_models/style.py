@@ -1,0 +1,171 @@
+"""The ``style`` dimension: the same look, by feature statistics of MobileNetV2's middle blocks.
+
+0.1 compared the classifier's 1000 logits, which measures "same class", not
+style. Style is the statistics of mid-level features (as in Gatys et al. and
+AdaIN): here the per-channel mean and standard deviation of three MobileNetV2
+blocks (24 channels at 1/4 scale, 32 at 1/8, 96 at 1/16), each block's vector
+normalised, concatenated (304 values). Score: cosine clipped to [0, 1].
+
+Model: ``onnxmodelzoo/mobilenetv2-12``, ``mobilenetv2-12.onnx`` (ONNX Model
+Zoo, Apache-2.0, 14 MB). It only outputs class scores, so on first use the
+block outputs are added to its graph with the ``onnx`` package (found by shape:
+the last tensor of each block's channel count and scale) and the edited model is
+cached, keyed by the source file's sha256. A file that already has outputs
+named ``block3``, ``block6`` and ``block13`` (like the one in ``../shared``) is
+used as is.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from imageprism.dimension import DimensionSpec
+from imageprism.errors import ModelFileError
+from imageprism.hookspecs import hookimpl
+from imageprism.hub import ModelConfig, ModelFile, derived_dir, sha256_of
+from imageprism_models.embedding import ModelDimension, unit_rows
+from imageprism_models.preprocess import MOBILENETV2
+
+MOBILENETV2_12 = ModelFile(
+    repo_id="onnxmodelzoo/mobilenetv2-12",
+    filename="mobilenetv2-12.onnx",
+    revision="23a2a25eaaa6fcd61865414c8a1acf13dda66b7a",
+    sha256="c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5",
+    licence="Apache-2.0 (ONNX Model Zoo)",
+)
+
+#: The blocks used, by output name, with (channels, height, width) at a 224x224 input.
+BLOCKS: dict[str, tuple[int, int, int]] = {
+    "block3": (24, 56, 56),
+    "block6": (32, 28, 28),
+    "block13": (96, 14, 14),
+}
+
+
+def _static_shape(value_info: object) -> tuple[int, ...] | None:
+    dims = value_info.type.tensor_type.shape.dim  # type: ignore[attr-defined]
+    if len(dims) != 4 or any(not d.HasField("dim_value") for d in dims[1:]):
+        return None
+    return tuple(int(d.dim_value) for d in dims[1:])
+
+
+def find_block_tensors(model: object) -> dict[str, str]:
+    """For each block, the last tensor of the graph with its (channels, height, width).
+
+    Args:
+        model: An ``onnx.ModelProto`` of a MobileNetV2 with a 224x224 input.
+
+    Raises:
+        ModelFileError: some block has no tensor of that shape.
+    """
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {vi.name: _static_shape(vi) for vi in inferred.graph.value_info}
+    shapes.update({vi.name: _static_shape(vi) for vi in inferred.graph.output})
+    found: dict[str, str] = {}
+    for node in inferred.graph.node:  # topological order: later wins
+        for tensor in node.output:
+            for block, shape in BLOCKS.items():
+                if shapes.get(tensor) == shape:
+                    found[block] = tensor
+    missing = [block for block in BLOCKS if block not in found]
+    if missing:
+        raise ModelFileError(
+            f"no tensor of shape {[BLOCKS[b] for b in missing]} in the model: not a MobileNetV2 "
+            "with a 224x224 input?"
+        )
+    return found
+
+
+def with_block_outputs(path: Path) -> Path:
+    """``path`` if it already outputs every block; else a cached copy that does.
+
+    The copy is keyed by the source's sha256 and written atomically.
+    """
+    try:
+        import onnx
+    except ImportError as err:
+        raise ModelFileError(
+            "the style dimension needs the onnx package: pip install onnx"
+        ) from err
+    model = onnx.load(str(path), load_external_data=False)
+    if {o.name for o in model.graph.output} >= set(BLOCKS):
+        return path
+    target = derived_dir("style") / f"{sha256_of(path)}.onnx"
+    if target.is_file():
+        return target
+    tensors = find_block_tensors(model)
+    for block, tensor in tensors.items():
+        if tensor != block:
+            identity = onnx.helper.make_node("Identity", [tensor], [block], name=f"ip_{block}")
+            model.graph.node.append(identity)
+        channels, height, width = BLOCKS[block]
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(
+                block, onnx.TensorProto.FLOAT, ["batch", channels, height, width]
+            )
+        )
+    handle, temp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.part")
+    os.close(handle)
+    try:
+        onnx.save(model, temp)
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return target
+
+
+def style_statistics(maps: list[np.ndarray]) -> np.ndarray:
+    """Per image: each block's channel means and standard deviations, block-normalised, joined.
+
+    Args:
+        maps: One NxCxHxW array per block.
+    """
+    parts = []
+    for block in maps:
+        flat = block.reshape(block.shape[0], block.shape[1], -1).astype(np.float64)
+        stats = np.concatenate([flat.mean(axis=2), flat.std(axis=2)], axis=1)
+        parts.append(unit_rows(stats) / np.sqrt(len(maps)))
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+class StyleConfig(ModelConfig):
+    """Config of the style dimension; see ``ModelConfig`` for pointing at another file."""
+
+
+class StyleDimension(ModelDimension):
+    """Channel statistics of three MobileNetV2 blocks compared by cosine."""
+
+    name = "style"
+    default_model = MOBILENETV2_12
+    recipe = MOBILENETV2
+    version = "1"
+
+    def __init__(self, config: StyleConfig | None = None) -> None:
+        super().__init__(config or StyleConfig())
+        self.model.transform = with_block_outputs
+
+    def _vectors(self, batch: np.ndarray) -> np.ndarray:
+        return style_statistics(self.model.run(batch, list(BLOCKS)))
+
+
+@hookimpl
+def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) -> None:
+    """Register the style dimension."""
+    register(
+        DimensionSpec(
+            name="style",
+            factory=StyleDimension,
+            config_model=StyleConfig,
+            summary="the same look (MobileNetV2 mid-level feature statistics, cosine)",
+            model_files=(MOBILENETV2_12,),
+            licence="code MIT; weights Apache-2.0 (ONNX Model Zoo MobileNetV2)",
+        )
+    )
