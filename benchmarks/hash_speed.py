@@ -35,8 +35,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import imagehash
-from imageprism import ImagePrism
 from PIL import Image
+
+from imageprism import ImagePrism
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDER = REPO_ROOT.parent / "shared" / "data" / "photos"

@@ -6,9 +6,10 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
+
 from imageprism import DimensionSpec, PreparedImage, hookimpl
 from imageprism.plugins import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, Registry
-from pydantic import BaseModel, ConfigDict
 
 
 class MeanColourConfig(BaseModel):

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 from fakes import registry_with
+
 from imageprism import (
     CompareResult,
     DedupResult,

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from imageprism.dedup import check_threshold, greedy_groups, groups_of
 
 

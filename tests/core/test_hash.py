@@ -4,12 +4,13 @@ import itertools
 import imagehash
 import numpy as np
 import pytest
+from PIL import Image
+from pydantic import ValidationError
+
 from imageprism import HashConfig, ImagePrism, prepare
 from imageprism.dimensions.hash import HashDimension
 from imageprism.images import PreparedImage
 from imageprism.testing import DimensionContractTests
-from PIL import Image
-from pydantic import ValidationError
 
 
 class TestHashDimensionContract(DimensionContractTests):

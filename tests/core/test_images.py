@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from PIL import Image
+
 from imageprism.errors import ImageLoadError
 from imageprism.images import PreparedImage, prepare
-from PIL import Image
 
 ORIENTATION = 0x0112
 FAST = settings(

@@ -4,6 +4,8 @@ import json
 import numpy as np
 import pytest
 from fakes import MeanColourConfig, registry_with
+from PIL import Image
+
 from imageprism import (
     ConfigError,
     Dimension,
@@ -14,7 +16,6 @@ from imageprism import (
     UnknownDimensionError,
     UnknownProfileError,
 )
-from PIL import Image
 
 
 def _solid(colour, size=(40, 30)) -> np.ndarray:

@@ -3,9 +3,10 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from imageprism import ConfigError, Profile, ProfileSpec
 from imageprism.profiles import BUILTIN_PROFILES, blend, normalize_weights
-from pydantic import ValidationError
 
 WEIGHTS_01 = {
     "ecommerce": {"instance": 0.7, "semantic": 0.2, "style": 0.1},

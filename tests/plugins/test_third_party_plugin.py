@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from imageprism import ImagePrism, UnknownDimensionError
 from imageprism.environment import DISABLE_PLUGINS
 from imageprism.plugins import Registry
-from PIL import Image
 
 PACKAGE = Path(__file__).resolve().parent / "imageprism-colorhist"
 

@@ -6,8 +6,8 @@ detectors and embedders are registered here once they land.
 """
 
 import pluggy
-from imageprism.hookspecs import hookimpl
 
+from imageprism.hookspecs import hookimpl
 from imageprism_face import hookspecs
 
 

@@ -7,9 +7,10 @@ Embedding: the joint RGB histogram of the image (``bins`` per channel, so
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
 from imageprism import DimensionSpec, PreparedImage, hookimpl
 from imageprism.dimension import Metric
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class ColorHistConfig(BaseModel):
