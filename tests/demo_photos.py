@@ -22,7 +22,7 @@ def sample_dir() -> Path:
     """The folder of scikit-image's bundled sample images."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("scikit-image is not installed: run `make install` first")
+        raise SystemExit("scikit-image is not installed: run `python3 tasks.py install` first")
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 

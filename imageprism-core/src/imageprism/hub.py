@@ -262,7 +262,12 @@ def resolve_model_file(
     print(f"imageprism: downloading {model.describe()} (one time)", file=sys.stderr)
     try:
         downloaded = hub.hf_hub_download(
-            model.repo_id, model.filename, revision=model.revision, cache_dir=own or None
+            model.repo_id,
+            model.filename,
+            revision=model.revision,
+            cache_dir=own or None,
+            # read at call time: huggingface_hub reads HF_ENDPOINT only at its import
+            endpoint=os.environ.get("HF_ENDPOINT") or None,
         )
     except Exception as err:
         raise ModelFileError(

@@ -1,0 +1,90 @@
+"""The README's two commands, needing nothing but Python 3.11+ and pip.
+
+    python3 tasks.py demo   # compare and dedup a few real photos with the default prism
+    python3 tasks.py test   # ruff + the whole pytest suite
+
+Each creates ./.venv on first use (or when a pyproject.toml changed) and installs
+the three distributions (editable) with the dev tools into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".installed"
+PROJECTS = ("imageprism-core", "imageprism-models", "imageprism-face", ".")
+INSTALL = [
+    "-e", "./imageprism-core[onnx]",
+    "-e", "./imageprism-models",
+    "-e", "./imageprism-face",
+    "-e", ".[all,dev]",
+]  # fmt: skip
+DEMO = ROOT / ".demo" / "photos"
+
+
+def run(*args: str | Path) -> None:
+    """Run a command from the repository root, echoing it; stop on failure."""
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for project in PROJECTS:
+        digest.update((ROOT / project / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
+
+
+def install() -> None:
+    """Create .venv and install everything into it, unless already done for these pyprojects."""
+    if STAMP.is_file() and STAMP.read_text() == _fingerprint():
+        return
+    if not PYTHON.exists():
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except Exception as err:  # e.g. Debian's Python without python3-venv
+            print(f"venv failed ({err}); trying virtualenv", flush=True)
+            run(sys.executable, "-m", "pip", "install", "--user", "--quiet", "virtualenv")
+            run(sys.executable, "-m", "virtualenv", VENV)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", *INSTALL)
+    STAMP.write_text(_fingerprint())
+
+
+def demo() -> None:
+    """Prepare real photos and edited copies, then compare, dedup and list plugins."""
+    install()
+    run(PYTHON, "tests/demo_photos.py", DEMO.parent)
+    cli = BIN / "imageprism"
+    run(cli, "compare", DEMO / "coffee.jpg", DEMO / "coffee_q40.jpg")
+    run(cli, "compare", DEMO / "coffee.jpg", DEMO / "astronaut.jpg")
+    run(cli, "dedup", DEMO, "--threshold", "0.9")
+    run(cli, "plugins")
+
+
+def test() -> None:
+    """Lint, check formatting, and run the whole test suite."""
+    install()
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(PYTHON, "-m", "pytest", *sys.argv[2:])
+
+
+COMMANDS = {"install": install, "demo": demo, "test": test}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(f"usage: python3 {Path(__file__).name} {{{'|'.join(COMMANDS)}}} [pytest args]")
+    try:
+        COMMANDS[sys.argv[1]]()
+    except subprocess.CalledProcessError as err:
+        sys.exit(err.returncode)
