@@ -62,7 +62,7 @@ def test_layout_is_the_fixed_top_level():
         "pyproject.toml",
         "README.md",
         "LICENSE",
-        "Makefile",
+        "tasks.py",
         "imageprism-core",
         "imageprism-models",
         "imageprism-face",

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import json
 
@@ -9,9 +10,11 @@ from PIL import Image
 from imageprism import (
     ConfigError,
     Dimension,
+    DimensionError,
     HashConfig,
     ImageLoadError,
     ImagePrism,
+    PluginError,
     Profile,
     UnknownDimensionError,
     UnknownProfileError,
@@ -191,7 +194,8 @@ def test_a_dimension_that_fails_on_one_image_costs_only_that_image():
     images = [_solid((0, 0, 200)), _solid((250, 0, 0)), _solid((0, 200, 0))]
     batch = prism.embed_many(images)
     assert [e.index for e in batch.errors] == [1]
-    assert "dimension 'colour' failed" in batch.errors[0].reason
+    assert "dimension 'colour' of plugin 'fake'" in batch.errors[0].reason
+    assert "model exploded on a red image" in batch.errors[0].reason
     assert batch.embeddings[0] is not None and batch.embeddings[2] is not None
 
 
@@ -227,3 +231,80 @@ def test_dedup_with_a_weighted_profile():
 def test_dedup_rejects_thresholds_outside_zero_one(threshold):
     with pytest.raises(ConfigError, match="threshold"):
         ImagePrism().dedup([_solid((0, 0, 0))], threshold=threshold)
+
+
+def test_a_failing_dimension_raises_an_error_naming_plugin_and_image():
+    registry, _ = registry_with("colour")
+    prism = ImagePrism(["colour"], config={"colour": {"fail_on_red": True}}, registry=registry)
+    with pytest.raises(DimensionError, match=r"'colour' of plugin 'fake'.*<array 30x40x3") as info:
+        prism.compare(_solid((250, 0, 0)), _solid((0, 0, 250)))
+    assert info.value.dimension == "colour" and info.value.source == "<array 30x40x3 uint8>"
+
+
+def test_wrong_embedding_types_from_a_plugin_are_reported_not_crashed(monkeypatch):
+    registry, pack = registry_with("colour")
+    prism = ImagePrism(["colour"], registry=registry)
+    monkeypatch.setattr(pack.built["colour"], "embed_batch", lambda images: [[1.0]] * len(images))
+    batch = prism.embed_many([_solid((1, 2, 3)), _solid((3, 2, 1))])
+    assert len(batch.errors) == 2
+    assert "1-D numpy arrays" in batch.errors[0].reason
+
+
+def test_a_factory_that_raises_is_a_plugin_error():
+    registry, _ = registry_with("colour")
+
+    def broken(config):
+        raise FileNotFoundError("weights.bin")
+
+    registry.dimensions["colour"] = dataclasses.replace(
+        registry.dimensions["colour"], factory=broken
+    )
+    with pytest.raises(PluginError, match="could not be built by plugin 'fake'.*weights.bin"):
+        ImagePrism(["colour"], registry=registry)
+
+
+def test_embeddings_are_read_only_whether_fresh_or_cached():
+    prism = ImagePrism()
+    image = _solid((9, 99, 199))
+    fresh, cached = prism.embed(image)["hash"], prism.embed(image)["hash"]
+    for embedding in (fresh, cached):
+        with pytest.raises(ValueError):
+            embedding[0] = 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"cache_size": -1}, "cache_size"),
+        ({"config": ["hash"]}, "config must be a dict"),
+        ({"weights": 5}, "weights must be a dict"),
+    ],
+)
+def test_argument_type_errors_name_the_argument(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ImagePrism(**kwargs)
+
+
+def test_embed_many_prepares_images_one_batch_at_a_time():
+    registry, pack = registry_with("colour")
+    prism = ImagePrism(["colour"], registry=registry, batch_size=4)
+    yielded = []
+
+    def images():
+        for i in range(10):
+            yielded.append(i)
+            yield _solid((i * 20, 0, 0))
+
+    seen_when_embedding = []
+    dimension = pack.built["colour"]
+    original = dimension.embed_batch
+
+    def spy(batch):
+        seen_when_embedding.append((len(batch), len(yielded)))
+        return original(batch)
+
+    dimension.embed_batch = spy
+    result = prism.embed_many(images())
+    assert [size for size, _ in seen_when_embedding] == [4, 4, 2]
+    assert [count for _, count in seen_when_embedding] == [4, 8, 10]
+    assert all(e is not None for e in result.embeddings)

@@ -51,6 +51,18 @@ class PluginError(ImagePrismError):
         self.distribution = distribution
 
 
+class DimensionError(ImagePrismError, RuntimeError):
+    """A dimension failed on an image for a reason other than loading it.
+
+    The message names the dimension, its plugin and distribution, and the image.
+    """
+
+    def __init__(self, message: str, *, dimension: str, source: str) -> None:
+        super().__init__(message)
+        self.dimension = dimension
+        self.source = source
+
+
 class ImageLoadError(ImagePrismError, ValueError):
     """An input could not be turned into an image; names the source and the cause."""
 

@@ -14,12 +14,13 @@ from imageprism.dimension import Dimension
 from imageprism.errors import (
     ConfigError,
     ConfigTypeError,
+    DimensionError,
     ImageLoadError,
     ImagePrismError,
     PluginError,
 )
 from imageprism.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
-from imageprism.plugins import Registry, get_registry
+from imageprism.plugins import PluginInfo, Registry, get_registry
 from imageprism.profiles import (
     MISSING_SCORES,
     MissingScores,
@@ -46,11 +47,29 @@ def _names(dimensions: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _reason(err: BaseException, dimension: str | None = None) -> str:
+def _reason(err: BaseException) -> str:
     if isinstance(err, ImageLoadError):
         return err.reason
-    where = f"dimension {dimension!r} failed: " if dimension else ""
-    return f"{where}{type(err).__name__}: {err}"
+    if isinstance(err, ImagePrismError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def _owner(plugin: PluginInfo | None) -> str:
+    if plugin is None:
+        return "an unregistered plugin"
+    return f"plugin {plugin.name!r} ({plugin.distribution or 'unknown distribution'})"
+
+
+def _check_embeddings(out: list[Any], count: int) -> None:
+    if len(out) != count:
+        raise TypeError(f"embed_batch returned {len(out)} embeddings for {count} images")
+    for item in out:
+        if item is not None and not (isinstance(item, np.ndarray) and item.ndim == 1):
+            raise TypeError(
+                f"embed_batch must return 1-D numpy arrays or None, got {type(item).__name__}"
+                + (f" with shape {item.shape}" if isinstance(item, np.ndarray) else "")
+            )
 
 
 class ImagePrism:
@@ -114,6 +133,18 @@ class ImagePrism:
         self.batch_size = batch_size
         if cache is not None and cache_size is not None:
             raise ConfigError("pass either cache= or cache_size=, not both")
+        if cache_size is not None and (
+            isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0
+        ):
+            raise ConfigError(f"cache_size must be an integer >= 0, got {cache_size!r}")
+        if config is not None and not isinstance(config, Mapping):
+            raise ConfigTypeError(
+                f"config must be a dict of dimension name to config, got {type(config).__name__}"
+            )
+        if weights is not None and not isinstance(weights, Mapping):
+            raise ConfigTypeError(
+                f"weights must be a dict of dimension name to weight, got {type(weights).__name__}"
+            )
         if cache is None:
             cache = EmbeddingCache() if cache_size is None else EmbeddingCache(max_items=cache_size)
         self.cache = cache
@@ -124,7 +155,7 @@ class ImagePrism:
         elif profile is not None:
             chosen = dict(self._registry.profile(str(profile)).weights)
         elif weights is not None:
-            chosen = normalize_weights({str(k): v for k, v in dict(weights).items()})
+            chosen = normalize_weights({str(k): v for k, v in weights.items()})
         names = _names(dimensions) if dimensions is not None else []
         if chosen is None:
             names = names or ["hash"]
@@ -143,24 +174,34 @@ class ImagePrism:
 
     def _build(self, name: str, config: BaseModel | Mapping[str, Any] | None) -> Dimension:
         spec = self._registry.dimension(name)
+        plugin = self._registry.plugin_of(name)
         model = spec.config_model
-        if config is None:
-            validated = model()
-        elif isinstance(config, model):
-            validated = config
-        elif isinstance(config, Mapping):
-            try:
+        try:
+            if config is None:
+                validated = model()
+            elif isinstance(config, model):
+                validated = config
+            elif isinstance(config, Mapping):
                 validated = model.model_validate(dict(config))
-            except ValidationError as err:
-                raise ConfigError(f"config[{name!r}] is invalid: {err}") from err
-        else:
-            raise ConfigTypeError(
-                f"config[{name!r}] must be a {model.__name__} or a dict of its fields, "
-                f"got {type(config).__name__}"
-            )
-        dimension = spec.factory(validated)
+            else:
+                raise ConfigTypeError(
+                    f"config[{name!r}] must be a {model.__name__} or a dict of its fields, "
+                    f"got {type(config).__name__}"
+                )
+        except ValidationError as err:
+            raise ConfigError(f"config[{name!r}] is invalid: {err}") from err
+        try:
+            dimension = spec.factory(validated)
+        except ImagePrismError:
+            raise
+        except Exception as err:
+            raise PluginError(
+                f"dimension {name!r} could not be built by {_owner(plugin)}: "
+                f"{type(err).__name__}: {err}",
+                plugin=plugin.name if plugin else name,
+                distribution=plugin.distribution if plugin else None,
+            ) from err
         if not isinstance(dimension, Dimension) or dimension.name != name:
-            plugin = self._registry.plugin_of(name)
             raise PluginError(
                 f"dimension {name!r} built an object that does not implement the Dimension "
                 f"protocol with name {name!r} (got {type(dimension).__name__} named "
@@ -188,92 +229,100 @@ class ImagePrism:
 
     def _embed_chunk(
         self, name: str, dimension: Dimension, images: list[PreparedImage]
-    ) -> list[np.ndarray | BaseException | None]:
-        """Embed a chunk; if the batch call fails, retry one by one to isolate the bad images."""
+    ) -> list[np.ndarray | ImagePrismError | None]:
+        """Embed a chunk; if the batch call fails, retry one by one to isolate the bad images.
+
+        Failures come back in place of embeddings: ``ImageLoadError`` when the image
+        cannot be decoded, ``DimensionError`` (naming the plugin) for anything else.
+        """
         try:
             out = list(dimension.embed_batch(images))
-            if len(out) != len(images):
-                raise ImagePrismError(
-                    f"dimension {name!r} returned {len(out)} embeddings for {len(images)} images"
-                )
-            return out
+            _check_embeddings(out, len(images))
         except Exception as err:
-            if len(images) == 1:
+            if len(images) > 1:
+                return [r for image in images for r in self._embed_chunk(name, dimension, [image])]
+            if isinstance(err, ImageLoadError):
                 return [err]
-        return [item for image in images for item in self._embed_chunk(name, dimension, [image])]
+            plugin = self._registry.plugin_of(name)
+            return [
+                DimensionError(
+                    f"dimension {name!r} of {_owner(plugin)} failed on {images[0].source}: "
+                    f"{_reason(err)}",
+                    dimension=name,
+                    source=images[0].source,
+                )
+            ]
+        for value in out:
+            if value is not None:
+                value.setflags(write=False)  # shared with the cache and other callers
+        return out
 
     def _embed_prepared(
-        self, images: Sequence[PreparedImage | None]
-    ) -> tuple[list[Embeddings], dict[int, BaseException], dict[int, str]]:
+        self, images: Sequence[PreparedImage]
+    ) -> tuple[list[Embeddings], dict[int, ImagePrismError]]:
         """Embed every image on every dimension through the cache.
 
-        Returns the embeddings per image, the failures by index, and for each
-        failure the dimension that raised it (absent for load failures).
+        Returns the embeddings per image and the failures by index (an image
+        that fails in one dimension is a failed image).
         """
         results: list[Embeddings] = [{} for _ in images]
-        failed: dict[int, BaseException] = {}
-        failed_in: dict[int, str] = {}
+        failed: dict[int, ImagePrismError] = {}
         for name, dimension in self._dimensions.items():
             pending: dict[str, list[int]] = {}  # digest -> indexes, so equal images embed once
             for index, image in enumerate(images):
-                if index in failed or image is None:
+                if index in failed:
                     continue
-                try:
-                    digest = image.digest
-                except Exception as err:
-                    failed[index] = err
-                    continue
-                found, value = self.cache.lookup((dimension.fingerprint, digest))
+                found, value = self.cache.lookup((dimension.fingerprint, image.digest))
                 if found:
                     results[index][name] = value
                 else:
-                    pending.setdefault(digest, []).append(index)
+                    pending.setdefault(image.digest, []).append(index)
             firsts = [indexes[0] for indexes in pending.values()]
             for start in range(0, len(firsts), self.batch_size):
                 chunk = firsts[start : start + self.batch_size]
-                out = self._embed_chunk(name, dimension, [images[i] for i in chunk])  # type: ignore[misc]
+                out = self._embed_chunk(name, dimension, [images[i] for i in chunk])
                 for index, value in zip(chunk, out, strict=True):
-                    digest = images[index].digest  # type: ignore[union-attr]
-                    for same in pending[digest]:
-                        if isinstance(value, BaseException):
+                    for same in pending[images[index].digest]:
+                        if isinstance(value, ImagePrismError):
                             failed[same] = value
-                            failed_in[same] = name
                         else:
                             results[same][name] = value
-                    if not isinstance(value, BaseException):
-                        self.cache.put((dimension.fingerprint, digest), value)
+                    if not isinstance(value, ImagePrismError):
+                        self.cache.put((dimension.fingerprint, images[index].digest), value)
         for index in failed:
             results[index] = {}
-        return results, failed, failed_in
-
-    def _prepare_many(
-        self, images: Iterable[ImageInput]
-    ) -> tuple[list[PreparedImage | None], list[str], dict[int, BaseException]]:
-        prepared: list[PreparedImage | None] = []
-        sources: list[str] = []
-        failed: dict[int, BaseException] = {}
-        for index, image in enumerate(images):
-            sources.append(describe(image))
-            try:
-                prepared.append(prepare(image, max_pixels=self.max_pixels))
-            except ImageLoadError as err:
-                prepared.append(None)
-                failed[index] = err
-        return prepared, sources, failed
+        return results, failed
 
     def _embed_many(
         self, images: Iterable[ImageInput]
     ) -> tuple[list[Embeddings | None], list[ImageFailure], list[str]]:
-        prepared, sources, load_failed = self._prepare_many(images)
-        results, failed, failed_in = self._embed_prepared(prepared)
-        failed.update(load_failed)
-        errors = [
-            ImageFailure(index, sources[index], _reason(failed[index], failed_in.get(index)))
-            for index in sorted(failed)
-        ]
-        embeddings: list[Embeddings | None] = [
-            None if index in failed else result for index, result in enumerate(results)
-        ]
+        """Embed inputs ``batch_size`` at a time, so only one chunk of images is in memory."""
+        embeddings: list[Embeddings | None] = []
+        errors: list[ImageFailure] = []
+        sources: list[str] = []
+        chunk: list[tuple[int, PreparedImage]] = []
+
+        def flush() -> None:
+            results, failed = self._embed_prepared([image for _, image in chunk])
+            for position, (index, image) in enumerate(chunk):
+                if position in failed:
+                    errors.append(ImageFailure(index, image.source, _reason(failed[position])))
+                else:
+                    embeddings[index] = results[position]
+            chunk.clear()
+
+        for index, image in enumerate(images):
+            sources.append(describe(image))
+            embeddings.append(None)
+            try:
+                chunk.append((index, prepare(image, max_pixels=self.max_pixels)))
+            except ImageLoadError as err:
+                errors.append(ImageFailure(index, sources[index], err.reason))
+            if len(chunk) >= self.batch_size:
+                flush()
+        if chunk:
+            flush()
+        errors.sort(key=lambda failure: failure.index)
         return embeddings, errors, sources
 
     def embed(self, image: ImageInput) -> dict[str, np.ndarray | None]:
@@ -286,9 +335,9 @@ class ImagePrism:
 
         Raises:
             ImageLoadError: the image cannot be loaded (names the source).
+            DimensionError: a dimension failed on the image (names the plugin and the image).
         """
-        prepared = prepare(image, max_pixels=self.max_pixels)
-        results, failed, _ = self._embed_prepared([prepared])
+        results, failed = self._embed_prepared([prepare(image, max_pixels=self.max_pixels)])
         if failed:
             raise failed[0]
         return results[0]
@@ -317,9 +366,10 @@ class ImagePrism:
 
         Raises:
             ImageLoadError: either image cannot be loaded (names the source).
+            DimensionError: a dimension failed on an image (names the plugin and the image).
         """
         pair = [prepare(image, max_pixels=self.max_pixels) for image in (image_a, image_b)]
-        results, failed, _ = self._embed_prepared(pair)
+        results, failed = self._embed_prepared(pair)
         if failed:
             raise failed[min(failed)]
         scores = self._scores(results[0], results[1])
