@@ -17,6 +17,7 @@ from imageprism.errors import (
     DimensionError,
     ImageLoadError,
     ImagePrismError,
+    ModelFileError,
     PluginError,
 )
 from imageprism.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
@@ -233,11 +234,14 @@ class ImagePrism:
         """Embed a chunk; if the batch call fails, retry one by one to isolate the bad images.
 
         Failures come back in place of embeddings: ``ImageLoadError`` when the image
-        cannot be decoded, ``DimensionError`` (naming the plugin) for anything else.
+        cannot be decoded, ``DimensionError`` (naming the plugin) for anything else,
+        except a ``ModelFileError``, which concerns every image and is raised.
         """
         try:
             out = list(dimension.embed_batch(images))
             _check_embeddings(out, len(images))
+        except ModelFileError:
+            raise  # no image can be embedded without the model: stop, do not report each
         except Exception as err:
             if len(images) > 1:
                 return [r for image in images for r in self._embed_chunk(name, dimension, [image])]
