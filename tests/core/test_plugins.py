@@ -188,3 +188,33 @@ def test_a_factory_returning_a_non_dimension_is_an_error_naming_the_plugin(tmp_p
     with pytest.raises(PluginError, match="Dimension protocol") as info:
         ImagePrism(["goodhash"], registry=registry)
     assert info.value.plugin == "odd_mod" and info.value.distribution == "odd-dist"
+
+
+def test_a_hook_implementation_may_take_fewer_arguments(tmp_path, monkeypatch):
+    code = (
+        "from imageprism import hookimpl\n"
+        "CALLED = []\n"
+        "@hookimpl\n"
+        "def imageprism_add_hookspecs():\n"
+        "    CALLED.append(True)\n"
+    )
+    eps = make_distribution(tmp_path, monkeypatch, "lean-dist", {"lean_mod": code})
+    registry = Registry(entry_points=core_and(eps))
+    assert next(p for p in registry.plugins if p.name == "lean_mod").status == "ok"
+
+
+def test_first_party_packs_load_before_third_parties(tmp_path, monkeypatch):
+    code = GOOD.replace('name="goodhash",', 'name="semantic",').replace(
+        'self.name = "goodhash"', 'self.name = "semantic"'
+    )
+    eps = make_distribution(tmp_path, monkeypatch, "aaa-dist", {"aaa_semantic": code})
+    models = [
+        ep
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is not None and ep.dist.name == "imageprism-models"
+    ]
+    registry = Registry(entry_points=core_and(eps + models))
+    assert registry.plugin_of("semantic").distribution == "imageprism-models"
+    assert (
+        "already registered" in next(p for p in registry.plugins if p.name == "aaa_semantic").error
+    )

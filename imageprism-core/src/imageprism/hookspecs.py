@@ -20,7 +20,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-@hookspec(historic=True)
+@hookspec
 def imageprism_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
     """Add a pack's own hook specifications to the manager (like ``pytest_addhooks``)."""
 

@@ -139,12 +139,14 @@ class Registry:
 
     @staticmethod
     def _ordered(entry_points: Iterable[metadata.EntryPoint]) -> list[metadata.EntryPoint]:
-        # Core first, so a third party cannot take a built-in name; then by name.
+        # Core first, then our own packs, so a third party cannot take a well-known
+        # name; then by name.
         unique = {(ep.name, ep.value): ep for ep in entry_points}.values()
+        packs = set(PACKAGES.values())
 
-        def key(ep: metadata.EntryPoint) -> tuple[bool, str]:
+        def key(ep: metadata.EntryPoint) -> tuple[bool, bool, str]:
             dist = ep.dist.name if ep.dist is not None else ""
-            return (dist != CORE_DISTRIBUTION, ep.name)
+            return (dist != CORE_DISTRIBUTION, dist not in packs, ep.name)
 
         return sorted(unique, key=key)
 
@@ -189,7 +191,8 @@ class Registry:
             if impl.plugin is item.plugin:
                 if self._trace:
                     print(f"imageprism: hook {hook_name} -> {item.name}", file=sys.stderr)
-                impl.function(**kwargs)
+                # like pluggy, pass only the arguments the implementation names
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
 
     def _fail(self, item: _Pending, message: str) -> None:
         item.error = message

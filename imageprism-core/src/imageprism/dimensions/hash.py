@@ -39,7 +39,7 @@ class HashConfig(DimensionConfig):
     """
 
     algorithms: tuple[HashAlgorithm, ...] = ("phash", "dhash", "ahash")
-    hash_size: int = Field(default=8, ge=4, le=64)
+    hash_size: int = Field(default=8, ge=4)
     combine: Literal["mean", "max", "min"] = "mean"
 
     @field_validator("algorithms")
@@ -98,7 +98,7 @@ class HashDimension:
             side = self._phash_side
             pixels = np.asarray(grey.resize((side, side), lanczos), dtype=np.float64)
             low = self._dct @ pixels @ self._dct.T
-            return low > np.median(low[1:, 1:])  # median of the AC terms, as in 0.1
+            return low > np.median(low[1:, 1:])  # median without row 0 and column 0, as in 0.1
         if algorithm == "dhash":
             pixels = np.asarray(grey.resize((size + 1, size), lanczos), dtype=np.int16)
             return pixels[:, 1:] > pixels[:, :-1]
