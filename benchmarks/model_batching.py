@@ -16,10 +16,13 @@ What it measures, in one process and on the same images:
   16 (file read, JPEG decode, resize, normalisation, the three block outputs, statistics),
   a fresh prism per call so its embedding cache cannot help (the ONNX Runtime session is
   process-wide and is reused, as in any long-running program).
-- ``--variants`` adds a table of ONNX Runtime session settings that imageprism does not
-  expose (sessions built directly with ``onnxruntime``, same file, same output, batch 1
-  against batch 16): intra-op threads 1 and 2, spinning off, lower graph optimisation levels,
-  and two single-threaded sessions sharing each batch (data parallel, two Python threads).
+- ``--variants`` adds two rows to the ``embed_many`` table: two Python threads, each running
+  a fresh prism with ``intra_op_threads=1`` on every other path, so that decoding and
+  preprocessing (Python and Pillow) overlap with inference. It also adds a table of ONNX
+  Runtime session settings that imageprism does not expose (sessions built directly with
+  ``onnxruntime``, same file and output, batch 1 against batch 16): intra-op threads 1 and 2,
+  spinning off, lower graph optimisation levels, and two single-threaded sessions sharing
+  each batch (data parallel, two Python threads).
 
 After one warm-up pass (printed, not counted), every method of a table is timed
 ``--repeats`` times, the methods interleaved within each round (their order rotating from
@@ -93,7 +96,9 @@ def in_batches(run: Callable[[np.ndarray], Any], tensors: np.ndarray, size: int)
     return method
 
 
-def graph_methods(model: OnnxModel, output: str, tensors: np.ndarray, batches: Sequence[int]):
+def graph_methods(
+    model: OnnxModel, output: str, tensors: np.ndarray, batches: Sequence[int]
+) -> dict[str, Method]:
     """Per-image and batched calls of ``OnnxModel.run``, by table row."""
 
     def run(batch: np.ndarray) -> None:
@@ -107,7 +112,9 @@ def graph_methods(model: OnnxModel, output: str, tensors: np.ndarray, batches: S
     return methods
 
 
-def pipeline_methods(model_path: Path, threads: int | None, paths: Sequence[Path]):
+def pipeline_methods(
+    model_path: Path, threads: int | None, paths: Sequence[Path]
+) -> dict[str, Method]:
     """``ImagePrism(["style"]).embed_many(paths)`` with a fresh prism per call, by batch size."""
     config = {"style": {"model_path": model_path, "intra_op_threads": threads}}
 
@@ -125,11 +132,35 @@ def pipeline_methods(model_path: Path, threads: int | None, paths: Sequence[Path
     }
 
 
+def parallel_pipeline_methods(model_path: Path, paths: Sequence[Path]) -> dict[str, Method]:
+    """Two Python threads, each a fresh prism (intra_op_threads=1) on every other path."""
+    config = {"style": {"model_path": model_path, "intra_op_threads": 1}}
+    pool = ThreadPoolExecutor(max_workers=2)
+    halves = [paths[0::2], paths[1::2]]
+
+    def embed_half(size: int, half: Sequence[Path]) -> None:
+        result = ImagePrism(["style"], config=config, batch_size=size).embed_many(half)
+        if result.errors:
+            raise RuntimeError(f"embed_many failed: {result.errors}")
+
+    def embed_many(size: int) -> Method:
+        def method() -> None:
+            for future in [pool.submit(embed_half, size, half) for half in halves]:
+                future.result()
+
+        return method
+
+    return {
+        f"2 threads x embed_many(half), intra_op_threads=1, batch_size={size}": embed_many(size)
+        for size in PIPELINE_BATCHES
+    }
+
+
 def session(path: Path, threads: int | None, **settings: Any) -> Any:
     """An ONNX Runtime CPU session with the given intra-op threads and settings.
 
-    ``settings``: ``level`` (a ``GraphOptimizationLevel``) and/or session config
-    entries by key (e.g. ``{"session.intra_op.allow_spinning": "0"}`` as ``entries``).
+    ``settings``: ``level``, a ``GraphOptimizationLevel``; ``entries``, session config
+    entries by key (e.g. ``{"session.intra_op.allow_spinning": "0"}``).
     """
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
@@ -144,7 +175,7 @@ def session(path: Path, threads: int | None, **settings: Any) -> Any:
     )
 
 
-def variant_methods(path: Path, output: str, tensors: np.ndarray):
+def variant_methods(path: Path, output: str, tensors: np.ndarray) -> dict[str, dict[int, Method]]:
     """Batch 1 and batch 16 for several session settings, by table row."""
     level = onnxruntime.GraphOptimizationLevel
     sessions = {
@@ -338,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     graph = graph_methods(model, args.output, tensors, args.batches)
     warm_up(graph, count, "graph")
     pipeline = {} if args.no_pipeline else pipeline_methods(model_path, args.threads, paths)
+    if pipeline and args.variants:
+        pipeline.update(parallel_pipeline_methods(model_path, paths))
     if pipeline:
         warm_up(pipeline, count, "embed_many")
     graph_seconds = run_rounds(graph, args.repeats)
@@ -368,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(variants_table(variant_seconds, count))
     print()
     print(
-        f"Machine: {os.cpu_count()} CPUs ({platform.machine()}, {platform.processor() or '?'}, "
+        f"Machine: {os.cpu_count()} CPUs ({platform.machine()}, "
         f"Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}); "
         f"intra_op_threads {threads}; {count} photos from ../shared/data/photos (481x321 JPEG), "
         f"224x224 input; median of {args.repeats} interleaved rounds. Reproduce (from the "
