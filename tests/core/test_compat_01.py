@@ -41,7 +41,7 @@ def test_hash_config_takes_positional_fields_like_the_01_dataclass():
     with pytest.raises(ValueError):
         HashConfig(algorithms=("bogus",))
     with pytest.raises(TypeError):
-        HashConfig(("phash",), 8, "mean", "extra")
+        HashConfig(("phash",), 8, "mean", False, (1.0,), "extra")
 
 
 def test_01_keyword_arguments_still_work():

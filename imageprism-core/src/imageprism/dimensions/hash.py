@@ -36,11 +36,29 @@ class HashConfig(DimensionConfig):
             ``("phash", "dhash", "ahash")``, in this order in the embedding.
         hash_size: Side of each hash in bits (>= 4): a hash has ``hash_size**2`` bits.
         combine: How the per-algorithm scores become one: ``"mean"``, ``"max"`` or ``"min"``.
+        flip: Also hash the mirrored image, so a horizontal flip still matches
+            (the score takes the better orientation). Costs little: the mirror is
+            hashed from the same small image.
+        windows: Centred windows hashed besides the whole image, as fractions of
+            its sides (e.g. ``(1.0, 0.5)``); windows of the two images are compared
+            all against all and the best match counts, so a centre crop still
+            matches. Each window adds one set of hashes.
     """
 
     algorithms: tuple[HashAlgorithm, ...] = ("phash", "dhash", "ahash")
     hash_size: int = Field(default=8, ge=4)
     combine: Literal["mean", "max", "min"] = "mean"
+    flip: bool = False
+    windows: tuple[float, ...] = (1.0,)
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, windows: tuple[float, ...]) -> tuple[float, ...]:
+        if not windows or windows[0] != 1.0:
+            raise ValueError("windows must start with 1.0 (the whole image)")
+        if any(not 0.2 <= w <= 1.0 for w in windows) or len(set(windows)) != len(windows):
+            raise ValueError(f"windows must be distinct fractions in [0.2, 1.0], got {windows}")
+        return windows
 
     @field_validator("algorithms")
     @classmethod
@@ -60,7 +78,14 @@ def _dct_rows(rows: int, size: int) -> np.ndarray:
 
 
 class HashDimension:
-    """Perceptual hashes (pHash, dHash, aHash) compared by fraction of matching bits."""
+    """Perceptual hashes (pHash, dHash, aHash) compared by fraction of matching bits.
+
+    An embedding holds one set of hashes per (window, orientation): for each
+    window in ``config.windows``, the image and, with ``config.flip``, its
+    mirror; each set holds the chosen algorithms' bits, each padded to whole
+    bytes. The score of two images is the best, over every pair of their sets,
+    of the per-algorithm fractions of matching bits combined by ``config.combine``.
+    """
 
     metric: Metric = "hamming"
 
@@ -72,6 +97,8 @@ class HashDimension:
         self._bytes_per_hash = -(-self._bits // 8)
         self._phash_side = 4 * size
         self._combine = _COMBINE[self.config.combine]
+        self._orientations = 2 if self.config.flip else 1
+        self._sets = len(self.config.windows) * self._orientations
         self.fingerprint = hashlib.sha256(
             f"hash/{_PREPROCESSING_VERSION}/{self.config.model_dump_json()}".encode()
         ).hexdigest()[:16]
@@ -84,43 +111,60 @@ class HashDimension:
     def min_side(self) -> int:
         """The smallest image side the hashes need from the decoder."""
         size = self.config.hash_size
-        return self._phash_side if "phash" in self.config.algorithms else size + 1
+        side = self._phash_side if "phash" in self.config.algorithms else size + 1
+        return -(-side * 100 // round(min(self.config.windows) * 100))
 
     @property
     def embedding_size(self) -> int:
         """Bytes in one embedding."""
-        return self._bytes_per_hash * len(self.config.algorithms)
+        return self._bytes_per_hash * len(self.config.algorithms) * self._sets
 
-    def _bits_of(self, grey: Image.Image, algorithm: str) -> np.ndarray:
+    def _bits_of(self, grey: Image.Image, algorithm: str, mirror: bool) -> np.ndarray:
         size = self.config.hash_size
         lanczos = Image.Resampling.LANCZOS
         if algorithm == "phash":
             side = self._phash_side
             pixels = np.asarray(grey.resize((side, side), lanczos), dtype=np.float64)
-            low = self._dct @ pixels @ self._dct.T
-            return low > np.median(low[1:, 1:])  # median without row 0 and column 0, as in 0.1
+            variants = [pixels, pixels[:, ::-1]] if mirror else [pixels]
+            lows = [self._dct @ p @ self._dct.T for p in variants]
+            # median without row 0 and column 0, as in 0.1
+            return np.stack([low > np.median(low[1:, 1:]) for low in lows])
         if algorithm == "dhash":
             pixels = np.asarray(grey.resize((size + 1, size), lanczos), dtype=np.int16)
-            return pixels[:, 1:] > pixels[:, :-1]
+            variants = [pixels, pixels[:, ::-1]] if mirror else [pixels]
+            return np.stack([p[:, 1:] > p[:, :-1] for p in variants])
         pixels = np.asarray(grey.resize((size, size), lanczos), dtype=np.float64)
-        return pixels > pixels.mean()
+        variants = [pixels, pixels[:, ::-1]] if mirror else [pixels]
+        return np.stack([p > p.mean() for p in variants])
+
+    def _window(self, grey: Image.Image, fraction: float) -> Image.Image:
+        if fraction == 1.0:
+            return grey
+        width, height = grey.size
+        w, h = width * fraction, height * fraction
+        left, top = (width - w) / 2, (height - h) / 2
+        return grey.crop((round(left), round(top), round(left + w), round(top + h)))
 
     def embed(self, image: PreparedImage) -> np.ndarray:
         """The packed hash bits of one image (``uint8``, ``embedding_size`` bytes)."""
         grey = image.rgb(min_side=self.min_side).convert("L")
-        return np.concatenate(
-            [
-                np.packbits(self._bits_of(grey, algorithm).ravel())
+        sets = []
+        for fraction in self.config.windows:
+            window = self._window(grey, fraction)
+            per_algorithm = [
+                self._bits_of(window, algorithm, self.config.flip)
                 for algorithm in self.config.algorithms
             ]
-        )
+            for orientation in range(self._orientations):
+                sets.extend(np.packbits(bits[orientation].ravel()) for bits in per_algorithm)
+        return np.concatenate(sets)
 
     def embed_batch(self, images: Sequence[PreparedImage]) -> list[np.ndarray | None]:
         """Hash each image (a hash always exists, so never None)."""
         return [self.embed(image) for image in images]
 
     def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
-        """Fraction of matching bits per algorithm, combined by ``config.combine``.
+        """Best fraction of matching bits over the hash sets, combined over algorithms.
 
         Raises:
             ValueError: the embeddings do not have this configuration's size.
@@ -132,9 +176,13 @@ class HashDimension:
                 f"hash embeddings must have shape ({self.embedding_size},) for this config, "
                 f"got {a.shape} and {b.shape}"
             )
-        differing = _POPCOUNT[np.bitwise_xor(a, b)].reshape(len(self.config.algorithms), -1)
-        per_algorithm = 1.0 - differing.sum(axis=1) / self._bits
-        return float(self._combine(per_algorithm))
+        shape = (self._sets, len(self.config.algorithms), self._bytes_per_hash)
+        if self._sets == 1:
+            differing = _POPCOUNT[np.bitwise_xor(a, b)].reshape(shape).sum(axis=2)
+            return float(self._combine(1.0 - differing[0] / self._bits))
+        xor = np.bitwise_xor(a.reshape(shape)[:, None], b.reshape(shape)[None, :])
+        per_algorithm = 1.0 - _POPCOUNT[xor].sum(axis=3) / self._bits
+        return float(self._combine(per_algorithm, axis=2).max())
 
 
 @hookimpl
