@@ -287,7 +287,7 @@ def test_argument_type_errors_name_the_argument(kwargs, match):
 
 def test_embed_many_prepares_images_one_batch_at_a_time():
     registry, pack = registry_with("colour")
-    prism = ImagePrism(["colour"], registry=registry, batch_size=4)
+    prism = ImagePrism(["colour"], registry=registry, batch_size=4, threads=1)
     yielded = []
 
     def images():
@@ -308,3 +308,30 @@ def test_embed_many_prepares_images_one_batch_at_a_time():
     assert [size for size, _ in seen_when_embedding] == [4, 4, 2]
     assert [count for _, count in seen_when_embedding] == [4, 8, 10]
     assert all(e is not None for e in result.embeddings)
+
+
+def test_threads_embed_chunks_concurrently_with_the_same_results(demo_photos):
+    import threading
+
+    paths = [demo_photos[name] for name in sorted(demo_photos)] * 3
+    one = ImagePrism(batch_size=2, threads=1, cache_size=0).embed_many(paths)
+    seen_threads = set()
+    prism = ImagePrism(batch_size=2, threads=2, cache_size=0)
+    dimension = prism.dimension("hash")
+    original = dimension.embed_batch
+
+    def spy(images):
+        seen_threads.add(threading.get_ident())
+        return original(images)
+
+    dimension.embed_batch = spy
+    two = prism.embed_many(paths)
+    assert len(seen_threads) == 2
+    for a, b in zip(one.embeddings, two.embeddings, strict=True):
+        np.testing.assert_array_equal(a["hash"], b["hash"])
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_threads_must_be_a_positive_integer(threads):
+    with pytest.raises(ConfigError, match="threads"):
+        ImagePrism(threads=threads)

@@ -127,9 +127,9 @@ def test_embeddings_of_a_batch_come_from_one_model_call_per_batch(monkeypatch):
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(20)]
     batch = prism.embed_many(images)
-    assert calls == [16, 4] and batch.errors == []
+    assert sorted(calls) == [4, 16] and batch.errors == []
     result = prism.dedup(images + images[:3], threshold=0.999)
-    assert calls == [16, 4]  # everything came from the cache
+    assert sorted(calls) == [4, 16]  # everything came from the cache
     assert result.labels[20:] == [0, 1, 2]
 
 
