@@ -48,9 +48,10 @@ Pairs and metrics:
   with the fraction of positives matched there.
 
 Methods: imageprism's ``HashDimension`` with each ``--config NAME=JSON`` (a
-``HashConfig``; the default set is ``0.1-like={}``, i.e. ``HashConfig()``
-defaults at the time of the run, ``flip``, ``flip+windows`` and
-``flip+windows3``; any ``--config`` replaces the whole set), embedding
+``HashConfig``; the default set is ``0.1-like`` (no flip, whole image only),
+``flip``, ``flip+windows`` (windows 1.0 and 0.5) and ``default``, i.e.
+``HashConfig()`` (flip, windows 1.0, 0.7 and 0.5); any ``--config`` replaces
+the whole set), embedding
 ``prepare(pil_image)`` and scoring with its own ``similarity``; and imagehash's
 ``phash``, ``dhash`` and ``average_hash`` (8x8, score = 1 - hamming/64) and
 their mean. Every image is embedded once per imageprism config and once for all
@@ -116,10 +117,10 @@ MAX_SIDE = 640
 SEED = 20240601
 FALSE_MATCH_RATE = 0.01
 DEFAULT_CONFIGS = {
-    "0.1-like": "{}",
-    "flip": '{"flip": true}',
+    "0.1-like": '{"flip": false, "windows": [1.0]}',
+    "flip": '{"flip": true, "windows": [1.0]}',
     "flip+windows": '{"flip": true, "windows": [1.0, 0.5]}',
-    "flip+windows3": '{"flip": true, "windows": [1.0, 0.7, 0.5]}',
+    "default (flip+windows3)": "{}",
 }
 # Goals of the new hash (held-out photos, transformed negatives): per-transform AUC floors.
 GOAL_OVERALL = 0.99

@@ -206,12 +206,16 @@ def speed_methods(v01_hash_dimension: type | None) -> dict[str, Method]:
     methods: dict[str, Method] = {BASELINE: hash_with_imagehash}
     if v01_hash_dimension is not None:
         methods[V01] = v01_method(v01_hash_dimension)
-    methods["imageprism embed"] = prism_embed_method()
-    methods[f"imageprism embed_many (threads={ImagePrism().threads})"] = hash_with_prism_embed_many
-    methods["imageprism embed, flip"] = prism_embed_method(HashConfig(flip=True))
-    for windows in ((1.0, 0.5), (1.0, 0.7, 0.5)):
+    methods["imageprism embed (default: flip, windows (1.0, 0.7, 0.5))"] = prism_embed_method()
+    methods[f"imageprism embed_many (default, threads={ImagePrism().threads})"] = (
+        hash_with_prism_embed_many
+    )
+    methods["imageprism embed, 0.1-like: no flip, windows (1.0,)"] = prism_embed_method(
+        HashConfig(flip=False, windows=(1.0,))
+    )
+    for flip, windows in ((True, (1.0,)), (True, (1.0, 0.5))):
         methods[f"imageprism embed, flip, windows {windows}"] = prism_embed_method(
-            HashConfig(flip=True, windows=windows)
+            HashConfig(flip=flip, windows=windows)
         )
     return methods
 

@@ -53,7 +53,8 @@ def test_embed_json_gives_hex_hashes(capsys, demo_photos):
     code, out, _ = run(capsys, "embed", str(demo_photos["rocket"]), "--json")
     data = json.loads(out)
     assert code == 0
-    assert len(bytes.fromhex(data["embeddings"][0]["hash"])) == 24
+    # 3 windows x 2 orientations x 3 algorithms x 64 bits
+    assert len(bytes.fromhex(data["embeddings"][0]["hash"])) == 144
 
 
 def test_plugins_lists_distribution_and_version(capsys):

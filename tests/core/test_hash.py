@@ -50,11 +50,14 @@ def test_hash_config_is_frozen():
 
 
 def test_embedding_is_packed_bits_per_algorithm():
-    dim = HashDimension(HashConfig(algorithms=("phash",), hash_size=16))
+    single = {"flip": False, "windows": (1.0,)}
+    dim = HashDimension(HashConfig(algorithms=("phash",), hash_size=16, **single))
     image = prepare(np.random.default_rng(1).integers(0, 255, (64, 80, 3), dtype=np.uint8))
     embedding = dim.embed(image)
     assert embedding.dtype == np.uint8 and embedding.shape == (32,)
-    assert HashDimension(HashConfig(hash_size=5)).embed(image).shape == (3 * 4,)
+    assert HashDimension(HashConfig(hash_size=5, **single)).embed(image).shape == (3 * 4,)
+    # default: (3 windows x 2 orientations) sets of 3 algorithms x 8 bytes
+    assert HashDimension().embed(image).shape == (6 * 3 * 8,)
 
 
 def test_fingerprint_changes_with_config():
@@ -68,7 +71,9 @@ def test_fingerprint_changes_with_config():
 
 def test_similarity_is_fraction_of_matching_bits_combined():
     dims = {
-        c: HashDimension(HashConfig(algorithms=("phash", "dhash"), combine=c))
+        c: HashDimension(
+            HashConfig(algorithms=("phash", "dhash"), combine=c, flip=False, windows=(1.0,))
+        )
         for c in ("mean", "max", "min")
     }
     a = np.zeros(16, dtype=np.uint8)
@@ -97,24 +102,27 @@ def test_all_hashes_come_from_one_decode(monkeypatch, shared_photos):
     assert len(decodes) == 1 and decodes[0] > 1  # one decode, DCT-scaled
 
 
-def test_hashes_agree_with_imagehash_on_full_resolution_pixels(shared_photos):
-    dim = {
-        name: HashDimension(HashConfig(algorithms=(name,))) for name in ("phash", "dhash", "ahash")
-    }
+def test_hashes_mostly_agree_with_imagehash_on_full_resolution_pixels(shared_photos):
+    # pHash is imagehash's (but for 0.1's median rule); dHash and aHash are area
+    # averages of the pHash square rather than separate LANCZOS resizes, so they
+    # agree less bit for bit.
     reference = {
         "phash": imagehash.phash,
         "dhash": imagehash.dhash,
         "ahash": imagehash.average_hash,
     }
-    for path in shared_photos[:10]:
-        with Image.open(path) as image:
-            image.load()
-        full = PreparedImage(str(path), image=image.convert("RGB"))
-        full.rgb = lambda min_side=None, _img=full: _img._image  # type: ignore[method-assign]
-        for name in dim:
-            ours = np.unpackbits(dim[name].embed(full))
-            theirs = reference[name](image).hash.ravel()
-            assert np.mean(ours == theirs) >= 0.9, (path.name, name)
+    minimum = {"phash": 0.95, "dhash": 0.85, "ahash": 0.92}
+    for name, function in reference.items():
+        dimension = HashDimension(HashConfig(algorithms=(name,), flip=False, windows=(1.0,)))
+        agreement = []
+        for path in shared_photos[:20]:
+            with Image.open(path) as image:
+                image.load()
+            full = PreparedImage(str(path), image=image.convert("RGB"))
+            full.rgb = lambda min_side=None, _img=full: _img._image  # type: ignore[method-assign]
+            ours = np.unpackbits(dimension.embed(full))
+            agreement.append(np.mean(ours == function(image).hash.ravel()))
+        assert np.mean(agreement) >= minimum[name], (name, np.mean(agreement))
 
 
 def test_reencoded_and_resized_photos_score_near_one(shared_photos):
@@ -136,3 +144,36 @@ def test_unrelated_photos_score_near_one_half(shared_photos):
     scores = [prism.compare(a, b).scores["hash"] for a, b in itertools.pairwise(photos)]
     assert 0.4 <= float(np.mean(scores)) <= 0.6
     assert max(scores) < 0.9
+
+
+def test_best_matching_set_counts_for_flips_and_windows():
+    dim = HashDimension(HashConfig(algorithms=("ahash",), flip=True, windows=(1.0, 0.5)))
+    sets = np.zeros((4, 8), dtype=np.uint8)  # (window 1.0, 0.5) x (as is, mirrored)
+    other = np.full((4, 8), 0xFF, dtype=np.uint8)
+    other[3] = 0  # only b's mirrored half-window equals a's sets
+    assert dim.similarity(sets.ravel(), other.ravel()) == 1.0
+    other[3, 0] = 0x0F  # 4 of 64 bits differ in the best pair
+    assert dim.similarity(sets.ravel(), other.ravel()) == pytest.approx(60 / 64)
+    assert dim.similarity(other.ravel(), sets.ravel()) == pytest.approx(60 / 64)
+
+
+def test_flips_and_centre_crops_score_as_the_same_picture(shared_photos):
+    from PIL import ImageOps
+
+    prism = ImagePrism()
+    old = ImagePrism(config={"hash": HashConfig(flip=False, windows=(1.0,))})
+    for path in shared_photos[:10]:
+        with Image.open(path) as image:
+            image.load()
+        w, h = image.size
+        crop = image.crop((w // 4, h // 4, w // 4 + w // 2, h // 4 + h // 2))
+        mirrored = ImageOps.mirror(image)
+        assert prism.compare(image, mirrored).scores["hash"] >= 0.9
+        assert prism.compare(image, crop).scores["hash"] >= 0.85
+        assert old.compare(image, mirrored).scores["hash"] < 0.8
+
+
+@pytest.mark.parametrize("windows", [(0.5, 1.0), (1.0, 1.0), (1.0, 0.1), ()])
+def test_windows_must_start_with_the_whole_image_and_be_distinct(windows):
+    with pytest.raises(ValidationError, match="windows"):
+        HashConfig(windows=windows)

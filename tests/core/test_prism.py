@@ -96,8 +96,14 @@ def test_unknown_names_list_what_is_available():
 
 def test_config_accepts_model_or_dict():
     image = _png(np.random.default_rng(0).integers(0, 255, (50, 60, 3), dtype=np.uint8))
-    by_model = ImagePrism(config={"hash": HashConfig(algorithms=("phash",), hash_size=16)})
-    by_dict = ImagePrism(config={Dimension.HASH: {"algorithms": ["phash"], "hash_size": 16}})
+    by_model = ImagePrism(
+        config={"hash": HashConfig(algorithms=("phash",), hash_size=16, flip=False, windows=(1.0,))}
+    )
+    by_dict = ImagePrism(
+        config={
+            Dimension.HASH: {"algorithms": ["phash"], "hash_size": 16, "flip": 0, "windows": [1]}
+        }
+    )
     assert by_model.embed(image)["hash"].shape == (32,)
     np.testing.assert_array_equal(by_model.embed(image)["hash"], by_dict.embed(image)["hash"])
 

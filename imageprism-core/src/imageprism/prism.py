@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -278,8 +279,20 @@ class ImagePrism:
         """Embed chunks, ``threads`` at a time (Pillow and ONNX Runtime release the GIL)."""
         if self.threads == 1 or len(chunks) == 1:
             return [self._embed_chunk(name, dimension, chunk) for chunk in chunks]
-        with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            return list(pool.map(lambda chunk: self._embed_chunk(name, dimension, chunk), chunks))
+        return list(self._pool.map(lambda c: self._embed_chunk(name, dimension, c), chunks))
+
+    @cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="imageprism")
+
+    def _prepare(self, image: ImageInput) -> PreparedImage | ImageLoadError:
+        """Read, check and digest one input (in a worker thread: hashing releases the GIL)."""
+        try:
+            prepared = prepare(image, max_pixels=self.max_pixels)
+            prepared.digest  # noqa: B018 (computed here, off the main thread)
+        except ImageLoadError as err:
+            return err
+        return prepared
 
     def _embed_prepared(
         self, images: Sequence[PreparedImage]
@@ -323,31 +336,39 @@ class ImagePrism:
     def _embed_many(
         self, images: Iterable[ImageInput]
     ) -> tuple[list[Embeddings | None], list[ImageFailure], list[str]]:
-        """Embed inputs ``batch_size`` at a time, so only one chunk of images is in memory."""
+        """Embed inputs a few batches at a time, so only those images are in memory."""
         embeddings: list[Embeddings | None] = []
         errors: list[ImageFailure] = []
         sources: list[str] = []
-        chunk: list[tuple[int, PreparedImage]] = []
+        waiting: list[tuple[int, ImageInput]] = []
 
         def flush() -> None:
+            inputs = [image for _, image in waiting]
+            if self.threads > 1 and len(inputs) > 1:
+                ready = list(self._pool.map(self._prepare, inputs))
+            else:
+                ready = [self._prepare(image) for image in inputs]
+            chunk: list[tuple[int, PreparedImage]] = []
+            for (index, _), item in zip(waiting, ready, strict=True):
+                if isinstance(item, ImageLoadError):
+                    errors.append(ImageFailure(index, sources[index], item.reason))
+                else:
+                    chunk.append((index, item))
+            waiting.clear()
             results, failed = self._embed_prepared([image for _, image in chunk])
             for position, (index, image) in enumerate(chunk):
                 if position in failed:
                     errors.append(ImageFailure(index, image.source, _reason(failed[position])))
                 else:
                     embeddings[index] = results[position]
-            chunk.clear()
 
         for index, image in enumerate(images):
             sources.append(describe(image))
             embeddings.append(None)
-            try:
-                chunk.append((index, prepare(image, max_pixels=self.max_pixels)))
-            except ImageLoadError as err:
-                errors.append(ImageFailure(index, sources[index], err.reason))
-            if len(chunk) >= self.batch_size * self.threads:
+            waiting.append((index, image))
+            if len(waiting) >= self.batch_size * self.threads:
                 flush()
-        if chunk:
+        if waiting:
             flush()
         errors.sort(key=lambda failure: failure.index)
         return embeddings, errors, sources
