@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 
@@ -161,6 +162,8 @@ class ImagePrism:
         if cache is None:
             cache = EmbeddingCache() if cache_size is None else EmbeddingCache(max_items=cache_size)
         self.cache = cache
+        self._inflight: dict[tuple[str, str], Future[Any]] = {}
+        self._inflight_lock = threading.Lock()
 
         chosen: dict[str, float] | None = None
         if isinstance(profile, ProfileSpec):
@@ -294,6 +297,41 @@ class ImagePrism:
             return err
         return prepared
 
+    def _claim(
+        self, fingerprint: str, digests: Iterable[str]
+    ) -> tuple[dict[str, Any], list[str], dict[str, Future[Any]]]:
+        """Split digests into cached values, ones this call embeds, and ones another thread is
+        embedding right now (to wait for), so concurrent calls embed each image once."""
+        cached: dict[str, Any] = {}
+        mine: list[str] = []
+        theirs: dict[str, Future[Any]] = {}
+        with self._inflight_lock:
+            for digest in digests:
+                key = (fingerprint, digest)
+                found, value = self.cache.lookup(key)
+                if found:
+                    cached[digest] = value
+                elif key in self._inflight:
+                    theirs[digest] = self._inflight[key]
+                else:
+                    self._inflight[key] = Future()
+                    mine.append(digest)
+        return cached, mine, theirs
+
+    def _settle(self, fingerprint: str, digest: str, value: Any) -> None:
+        """Publish an embedding (or the error it gave) to the cache and to waiting threads."""
+        key = (fingerprint, digest)
+        with self._inflight_lock:
+            if not isinstance(value, BaseException):
+                self.cache.put(key, value)
+            future = self._inflight.pop(key)
+        if isinstance(value, BaseException) and not isinstance(
+            value, ImageLoadError | DimensionError
+        ):
+            future.set_exception(value)  # not about this image: the waiting call raises too
+        else:
+            future.set_result(value)
+
     def _embed_prepared(
         self, images: Sequence[PreparedImage]
     ) -> tuple[list[Embeddings], dict[int, ImagePrismError]]:
@@ -305,30 +343,36 @@ class ImagePrism:
         results: list[Embeddings] = [{} for _ in images]
         failed: dict[int, ImagePrismError] = {}
         for name, dimension in self._dimensions.items():
-            pending: dict[str, list[int]] = {}  # digest -> indexes, so equal images embed once
+            by_digest: dict[str, list[int]] = {}  # equal images embed once
             for index, image in enumerate(images):
-                if index in failed:
-                    continue
-                found, value = self.cache.lookup((dimension.fingerprint, image.digest))
-                if found:
-                    results[index][name] = value
-                else:
-                    pending.setdefault(image.digest, []).append(index)
-            firsts = [indexes[0] for indexes in pending.values()]
-            chunks = [
-                firsts[start : start + self.batch_size]
-                for start in range(0, len(firsts), self.batch_size)
-            ]
-            outs = self._map_chunks(name, dimension, [[images[i] for i in c] for c in chunks])
-            for chunk, out in zip(chunks, outs, strict=True):
-                for index, value in zip(chunk, out, strict=True):
-                    for same in pending[images[index].digest]:
-                        if isinstance(value, ImagePrismError):
-                            failed[same] = value
-                        else:
-                            results[same][name] = value
-                    if not isinstance(value, ImagePrismError):
-                        self.cache.put((dimension.fingerprint, images[index].digest), value)
+                if index not in failed:
+                    by_digest.setdefault(image.digest, []).append(index)
+            values, mine, theirs = self._claim(dimension.fingerprint, by_digest)
+            try:
+                firsts = [by_digest[digest][0] for digest in mine]
+                chunks = [
+                    firsts[start : start + self.batch_size]
+                    for start in range(0, len(firsts), self.batch_size)
+                ]
+                outs = self._map_chunks(name, dimension, [[images[i] for i in c] for c in chunks])
+                for chunk, out in zip(chunks, outs, strict=True):
+                    for index, value in zip(chunk, out, strict=True):
+                        values[images[index].digest] = value
+                        self._settle(dimension.fingerprint, images[index].digest, value)
+            except BaseException as err:  # e.g. ModelFileError: release waiting threads too
+                for digest in mine:
+                    if (dimension.fingerprint, digest) in self._inflight:
+                        self._settle(dimension.fingerprint, digest, err)
+                raise
+            for digest, future in theirs.items():
+                values[digest] = future.result()
+            for digest, indexes in by_digest.items():
+                value = values[digest]
+                for index in indexes:
+                    if isinstance(value, ImagePrismError):
+                        failed[index] = value
+                    else:
+                        results[index][name] = value
         for index in failed:
             results[index] = {}
         return results, failed
