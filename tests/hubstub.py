@@ -111,6 +111,9 @@ class HubStub:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
+        #: When set, every GET body stops after this many bytes (the connection is dropped
+        #: with ``Content-Length`` still promising the whole file): an interrupted download.
+        self.cut_body_at: int | None = None
         self._repos: dict[str, _Repo] = {}
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -300,6 +303,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Connection", "close")
         self.end_headers()
+        cut = self.server.stub.cut_body_at
+        if body and cut is not None and self.command == "GET" and payload:
+            self.wfile.write(payload[:cut])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if body:
             self.wfile.write(payload)
 

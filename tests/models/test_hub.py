@@ -130,3 +130,15 @@ def test_model_file_pins_are_validated():
         ModelFile(repo_id="a/b", filename="f", revision="main", sha256="abc")
     with pytest.raises(ValueError):
         ModelFile(repo_id="no-slash", filename="f", revision="main")
+
+
+def test_an_interrupted_download_leaves_no_half_file_and_a_retry_works(hub, isolated_caches):
+    config = publish(hub, "test/clip", FILE, CLIP)
+    model = ModelFile(**config)
+    hub.cut_body_at = 1000
+    with pytest.raises(ModelFileError, match="cannot download"):
+        resolve_model_file(model)
+    leftovers = [p for p in isolated_caches.rglob("*") if p.is_file() and p.stat().st_size >= 1000]
+    assert leftovers == []
+    hub.cut_body_at = None
+    assert resolve_model_file(model).read_bytes() == CLIP
