@@ -341,3 +341,19 @@ def test_threads_embed_chunks_concurrently_with_the_same_results(demo_photos):
 def test_threads_must_be_a_positive_integer(threads):
     with pytest.raises(ConfigError, match="threads"):
         ImagePrism(threads=threads)
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_dedup_reports_bad_files_anywhere_and_keeps_the_order(demo_photos, tmp_path, where):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    good = [demo_photos[n] for n in ("coffee", "coffee_q40", "rocket", "rocket_png", "chelsea")]
+    position = {"start": 0, "middle": 2, "end": 5}[where]
+    images = [*good[:position], bad, *good[position:]]
+    result = ImagePrism(batch_size=2).dedup(images, threshold=0.9)
+    assert [(e.index, e.source) for e in result.errors] == [(position, str(bad))]
+    labels = [label for i, label in enumerate(result.labels) if i != position]
+    reference = ImagePrism().dedup(good, threshold=0.9).labels
+    shift = [i if i < position else i + 1 for i in range(len(good))]
+    assert labels == [shift[r] for r in reference]
+    assert result.labels[position] is None
