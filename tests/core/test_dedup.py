@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imageprism.dedup import check_threshold, greedy_groups, groups_of
+from imageprism.dedup import check_threshold, greedy_groups, greedy_groups_many, groups_of
 
 
 @st.composite
@@ -57,3 +57,26 @@ def test_none_scores_never_match():
 @pytest.mark.parametrize("value", [0, 0.5, 1])
 def test_check_threshold_accepts_zero_to_one(value):
     assert check_threshold(value) == float(value)
+
+
+@given(problems(), st.data())
+def test_vectorised_greedy_is_identical_to_the_01_loop(problem, data):
+    matrix, valid, threshold = problem
+    n = len(valid)
+    unscorable = (
+        np.array(
+            data.draw(st.lists(st.booleans(), min_size=n * n, max_size=n * n)), dtype=bool
+        ).reshape(n, n)
+        if n
+        else np.zeros((0, 0), bool)
+    )
+    scores = np.where(unscorable | unscorable.T, np.nan, matrix)
+
+    def one(i, j):
+        value = scores[i, j]
+        return None if np.isnan(value) else float(value)
+
+    def many(i, reps):
+        return scores[i, reps]
+
+    assert greedy_groups_many(valid, many, threshold) == greedy_groups(valid, one, threshold)

@@ -177,3 +177,18 @@ def test_flips_and_centre_crops_score_as_the_same_picture(shared_photos):
 def test_windows_must_start_with_the_whole_image_and_be_distinct(windows):
     with pytest.raises(ValidationError, match="windows"):
         HashConfig(windows=windows)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [HashConfig(), HashConfig(flip=False, windows=(1.0,)), HashConfig(hash_size=5, combine="min")],
+)
+def test_similarity_many_equals_similarity_row_by_row(config):
+    dimension = HashDimension(config)
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, dimension.embedding_size, dtype=np.uint8)
+    others = rng.integers(0, 256, (50, dimension.embedding_size), dtype=np.uint8)
+    others[7] = a
+    many = dimension.similarity_many(a, others)
+    assert many[7] == 1.0
+    assert list(many) == [dimension.similarity(a, row) for row in others]

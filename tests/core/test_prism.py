@@ -357,3 +357,32 @@ def test_dedup_reports_bad_files_anywhere_and_keeps_the_order(demo_photos, tmp_p
     shift = [i if i < position else i + 1 for i in range(len(good))]
     assert labels == [shift[r] for r in reference]
     assert result.labels[position] is None
+
+
+@pytest.mark.parametrize("missing", ["zero", "renormalize"])
+def test_dedup_equals_the_pairwise_greedy_loop_over_compare(missing):
+    registry, _ = registry_with("face")
+    rng = np.random.default_rng(11)
+    base = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(6)]
+    images = []
+    for i in range(24):
+        image = base[i % 6].copy()
+        image[: i % 5, :] = 3  # small edits, and some dark images (face = None)
+        if i % 4 == 0:
+            image //= 12
+        images.append(image)
+    prism = ImagePrism(
+        weights={"hash": 0.7, "face": 0.3},
+        config={"face": {"none_when_dark": True}},
+        missing_scores=missing,
+        registry=registry,
+    )
+    from imageprism.dedup import greedy_groups
+
+    def score(i, j):
+        return prism.compare(images[i], images[j]).weighted_score
+
+    for threshold in (0.5, 0.7, 0.85):
+        expected = greedy_groups([True] * len(images), score, threshold)
+        result = prism.dedup(images, threshold=threshold)
+        assert (result.unique, result.labels) == expected

@@ -1,12 +1,13 @@
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from imageprism import ConfigError, Profile, ProfileSpec
-from imageprism.profiles import BUILTIN_PROFILES, blend, normalize_weights
+from imageprism.profiles import BUILTIN_PROFILES, blend, blend_many, normalize_weights
 
 WEIGHTS_01 = {
     "ecommerce": {"instance": 0.7, "semantic": 0.2, "style": 0.1},
@@ -82,3 +83,20 @@ def test_blend_of_equal_scores_is_that_score(raw, value):
     scores = dict.fromkeys(w, value)
     assert blend(scores, w) == pytest.approx(value)
     assert blend(scores, w, "renormalize") == pytest.approx(value)
+
+
+@given(
+    weights, st.lists(scores_of, min_size=1, max_size=6), st.sampled_from(["zero", "renormalize"])
+)
+def test_blend_many_is_blend_element_wise(raw, rows, missing):
+    w = normalize_weights(raw)
+    arrays = {
+        name: np.array([np.nan if r.get(name) is None else r[name] for r in rows]) for name in w
+    }
+    many = blend_many(arrays, w, missing)
+    for row, value in zip(rows, many, strict=True):
+        expected = blend(row, w, missing)
+        if expected is None:
+            assert np.isnan(value)
+        else:
+            assert value == pytest.approx(expected, abs=1e-12)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from imageprism.errors import ConfigError
 
 
@@ -61,3 +63,28 @@ def groups_of(unique: Sequence[int], labels: Sequence[int | None]) -> list[list[
         if rep is not None and rep != item:
             members[rep].append(item)
     return [[rep, *rest] for rep, rest in members.items() if rest]
+
+
+def greedy_groups_many(
+    valid: Sequence[bool],
+    score_many: Callable[[int, list[int]], np.ndarray],
+    threshold: float,
+) -> tuple[list[int], list[int | None]]:
+    """``greedy_groups`` with one vectorised call per item against every representative.
+
+    ``score_many(item, representatives)`` returns their scores in order, NaN where
+    a pair cannot be scored (never a match). Same result as ``greedy_groups``.
+    """
+    unique: list[int] = []
+    labels: list[int | None] = [None] * len(valid)
+    for item, ok in enumerate(valid):
+        if not ok:
+            continue
+        if unique:
+            hits = np.flatnonzero(score_many(item, unique) >= threshold)  # NaN >= t is False
+            if hits.size:
+                labels[item] = unique[int(hits[0])]
+                continue
+        unique.append(item)
+        labels[item] = item
+    return unique, labels

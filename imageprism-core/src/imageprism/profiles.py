@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from imageprism.errors import ConfigError
@@ -69,6 +70,31 @@ def blend(
     if total <= 0:
         return None
     return float(sum(w * scores[name] for name, w in scored.items()) / total)  # type: ignore[operator]
+
+
+def blend_many(
+    scores: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    missing: MissingScores = "zero",
+) -> np.ndarray:
+    """``blend`` for arrays of scores (NaN where a dimension did not score), element-wise.
+
+    Returns NaN where ``blend`` would return None.
+    """
+    arrays = {name: np.asarray(scores[name], dtype=np.float64) for name in weights}
+    size = len(next(iter(arrays.values()))) if arrays else 0
+    total = np.zeros(size)
+    if missing == "zero":
+        for name, w in weights.items():
+            total += w * np.nan_to_num(arrays[name], nan=0.0)
+        return total
+    weight_sum = np.zeros(size)
+    for name, w in weights.items():
+        present = ~np.isnan(arrays[name])
+        total += np.where(present, w * np.nan_to_num(arrays[name], nan=0.0), 0.0)
+        weight_sum += np.where(present, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight_sum > 0, total / np.where(weight_sum > 0, weight_sum, 1.0), np.nan)
 
 
 class _ProfileNames(type):

@@ -23,14 +23,18 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
-def cosine_score(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two vectors, clipped to [0, 1] (opposite counts as unrelated)."""
+def cosine_scores(a: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Cosine similarity of ``a`` with each row of ``others``, clipped to [0, 1].
+
+    Opposite directions count as unrelated (0); a zero vector scores 0.
+    """
     a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
-    if denominator == 0.0:
-        return 0.0
-    return float(np.clip(np.dot(a, b) / denominator, 0.0, 1.0))
+    others = np.asarray(others, dtype=np.float64)
+    norms = np.linalg.norm(others, axis=1) * np.linalg.norm(a)
+    dots = others @ a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+    return np.clip(scores, 0.0, 1.0)
 
 
 class ModelDimension:
@@ -75,6 +79,10 @@ class ModelDimension:
             return []
         return list(unit_rows(self._vectors(self.recipe.batch(images))))
 
+    def similarity_many(self, a: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """``similarity(a, row)`` for every row of ``others``, as one matrix product."""
+        return cosine_scores(a, others)
+
     def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
         """Cosine similarity clipped to [0, 1]."""
-        return cosine_score(a, b)
+        return float(cosine_scores(a, np.asarray(b)[None, :])[0])

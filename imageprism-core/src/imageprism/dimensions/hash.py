@@ -26,6 +26,7 @@ HashAlgorithm = Literal["phash", "dhash", "ahash"]
 _PREPROCESSING_VERSION = "2"  # bump whenever the pixels fed to the hashes change
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint16)
 _COMBINE = {"mean": np.mean, "max": np.max, "min": np.min}
+_CHUNK_BYTES = 8 << 20  # XOR work per chunk in similarity_many
 
 
 class HashConfig(DimensionConfig):
@@ -190,26 +191,47 @@ class HashDimension:
         """Hash each image (a hash always exists, so never None)."""
         return [self.embed(image) for image in images]
 
+    def _check(self, *embeddings: np.ndarray) -> None:
+        for embedding in embeddings:
+            if embedding.shape[-1:] != (self.embedding_size,):
+                raise ValueError(
+                    f"hash embeddings must have {self.embedding_size} bytes for this config, "
+                    f"got shape {embedding.shape}"
+                )
+
+    def similarity_many(self, a: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """``similarity(a, row)`` for every row of ``others`` (N x embedding_size), vectorised.
+
+        Works in chunks, so memory stays bounded whatever N is.
+        """
+        a = np.asarray(a, dtype=np.uint8)
+        others = np.asarray(others, dtype=np.uint8)
+        if others.ndim != 2:
+            raise ValueError(f"others must be a 2-D array of embeddings, got shape {others.shape}")
+        self._check(a, others)
+        sets, algorithms = self._sets, len(self.config.algorithms)
+        query = a.reshape(sets, 1, algorithms, self._bytes_per_hash)
+        out = np.empty(len(others), dtype=np.float64)
+        step = max(1, _CHUNK_BYTES // (sets * sets * self.embedding_size))
+        for start in range(0, len(others), step):
+            block = others[start : start + step].reshape(
+                -1, 1, sets, algorithms, self._bytes_per_hash
+            )
+            # (block, query set, other set, algorithm) counts of differing bits
+            differing = _POPCOUNT[np.bitwise_xor(query[None], block)].sum(axis=4)
+            per_algorithm = 1.0 - differing / self._bits
+            out[start : start + step] = self._combine(per_algorithm, axis=3).max(axis=(1, 2))
+        return out
+
     def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
         """Best fraction of matching bits over the hash sets, combined over algorithms.
 
         Raises:
             ValueError: the embeddings do not have this configuration's size.
         """
-        a = np.asarray(a, dtype=np.uint8)
         b = np.asarray(b, dtype=np.uint8)
-        if a.shape != (self.embedding_size,) or b.shape != (self.embedding_size,):
-            raise ValueError(
-                f"hash embeddings must have shape ({self.embedding_size},) for this config, "
-                f"got {a.shape} and {b.shape}"
-            )
-        shape = (self._sets, len(self.config.algorithms), self._bytes_per_hash)
-        if self._sets == 1:
-            differing = _POPCOUNT[np.bitwise_xor(a, b)].reshape(shape).sum(axis=2)
-            return float(self._combine(1.0 - differing[0] / self._bits))
-        xor = np.bitwise_xor(a.reshape(shape)[:, None], b.reshape(shape)[None, :])
-        per_algorithm = 1.0 - _POPCOUNT[xor].sum(axis=3) / self._bits
-        return float(self._combine(per_algorithm, axis=2).max())
+        self._check(b)
+        return float(self.similarity_many(a, b[None, :])[0])
 
 
 @hookimpl
