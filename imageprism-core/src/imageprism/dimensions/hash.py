@@ -25,8 +25,17 @@ HashAlgorithm = Literal["phash", "dhash", "ahash"]
 
 _PREPROCESSING_VERSION = "2"  # bump whenever the pixels fed to the hashes change
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint16)
-_COMBINE = {"mean": np.mean, "max": np.max, "min": np.min}
 _CHUNK_BYTES = 8 << 20  # XOR work per chunk in similarity_many
+
+
+def _popcount_bytes(values: np.ndarray) -> np.ndarray:
+    return _POPCOUNT[values]
+
+
+def _popcount_words(values: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # NumPy >= 2.0
+        return np.bitwise_count(values)
+    return _POPCOUNT[values.view(np.uint8)].reshape(*values.shape, 8).sum(axis=-1)
 
 
 class HashConfig(DimensionConfig):
@@ -108,7 +117,6 @@ class HashDimension:
         self._bits = size * size
         self._bytes_per_hash = -(-self._bits // 8)
         self._phash_side = 4 * size
-        self._combine = _COMBINE[self.config.combine]
         self._orientations = 2 if self.config.flip else 1
         self._sets = len(self.config.windows) * self._orientations
         self.fingerprint = hashlib.sha256(
@@ -202,25 +210,34 @@ class HashDimension:
     def similarity_many(self, a: np.ndarray, others: np.ndarray) -> np.ndarray:
         """``similarity(a, row)`` for every row of ``others`` (N x embedding_size), vectorised.
 
-        Works in chunks, so memory stays bounded whatever N is.
+        Works in chunks, so memory stays bounded whatever N is. Bits are counted
+        as whole numbers and combined exactly, so the result equals ``similarity``.
         """
-        a = np.asarray(a, dtype=np.uint8)
-        others = np.asarray(others, dtype=np.uint8)
+        a = np.ascontiguousarray(a, dtype=np.uint8)
+        others = np.ascontiguousarray(others, dtype=np.uint8)
         if others.ndim != 2:
             raise ValueError(f"others must be a 2-D array of embeddings, got shape {others.shape}")
         self._check(a, others)
         sets, algorithms = self._sets, len(self.config.algorithms)
-        query = a.reshape(sets, 1, algorithms, self._bytes_per_hash)
+        if self._bytes_per_hash % 8 == 0:  # whole 64-bit words: XOR and count per word
+            a, others, count = a.view(np.uint64), others.view(np.uint64), _popcount_words
+        else:
+            count = _popcount_bytes
+        width = a.size // (sets * algorithms)
+        query = a.reshape(1, sets, 1, algorithms, width)
         out = np.empty(len(others), dtype=np.float64)
         step = max(1, _CHUNK_BYTES // (sets * sets * self.embedding_size))
         for start in range(0, len(others), step):
-            block = others[start : start + step].reshape(
-                -1, 1, sets, algorithms, self._bytes_per_hash
-            )
-            # (block, query set, other set, algorithm) counts of differing bits
-            differing = _POPCOUNT[np.bitwise_xor(query[None], block)].sum(axis=4)
-            per_algorithm = 1.0 - differing / self._bits
-            out[start : start + step] = self._combine(per_algorithm, axis=3).max(axis=(1, 2))
+            block = others[start : start + step].reshape(-1, 1, sets, algorithms, width)
+            # (block, query set, other set, algorithm): differing bits
+            differing = count(np.bitwise_xor(query, block)).sum(axis=4, dtype=np.int32)
+            if self.config.combine == "mean":
+                fewest = differing.sum(axis=3).min(axis=(1, 2)) / algorithms
+            elif self.config.combine == "max":  # the best algorithm: fewest differing bits
+                fewest = differing.min(axis=3).min(axis=(1, 2))
+            else:
+                fewest = differing.max(axis=3).min(axis=(1, 2))
+            out[start : start + step] = 1.0 - fewest / self._bits
         return out
 
     def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
