@@ -7,16 +7,22 @@ object, a ``PIL.Image.Image`` or a NumPy array (HxW, HxWx1, HxWx3 or HxWx4,
 Rules every dimension sees the same way:
 
 - EXIF orientation is applied, to files and PIL images alike (a broken or
-  out-of-range orientation is ignored).
+  out-of-range orientation is ignored). It is read once, before decoding, so
+  ``size`` and the decoded pixels always agree.
 - Animated files and multi-page files use their first frame.
-- Every mode becomes 8-bit RGB. Alpha (RGBA, LA, PA, and palette, grey or RGB
-  images with a transparent colour) is composited onto white, so fully
-  transparent pixels read as white.
+- Every mode becomes 8-bit RGB. Alpha (RGBA, LA, PA) and transparent colours
+  (of palette, 1-bit, grey, 16-bit grey and RGB images) are composited onto
+  white, so fully transparent pixels read as white.
   16-bit modes (``I;16*``, ``I``) are scaled by 1/257; float (``F``) images are
   scaled by 255 when their maximum is at most 1 and clipped to 0..255 otherwise;
   CMYK, YCbCr, LAB and HSV use Pillow's conversion.
 - An image with more than ``max_pixels`` pixels (declared in its header) is
-  refused before decoding, as a decompression bomb.
+  refused before decoding, as a decompression bomb. The limit also bounds the
+  memory of a decode: at its peak about 16 bytes per pixel for LA, PA and float
+  images, 4 to 12 for the other modes, besides the encoded bytes.
+- HEIC and AVIF files need a Pillow plugin: pillow-heif for HEIC (registered
+  when the first HEIC file comes), and for AVIF a Pillow built with AVIF
+  support or pillow-avif-plugin. Without it, the error says what to install.
 - A PreparedImage decodes lazily and at most once per scale: a dimension asks
   for the smallest size it needs, and a JPEG is then decoded with DCT scaling
   (Pillow's ``draft``), which is far cheaper than a full decode.
@@ -25,7 +31,9 @@ Rules every dimension sees the same way:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import io
 import os
 import struct
@@ -34,7 +42,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeAlias
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, features
 
 from imageprism.errors import ImageLoadError
 
@@ -47,16 +55,64 @@ DEFAULT_MAX_PIXELS = 89_478_485
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _ORIENTATION_TAG = 0x0112
-_TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_SIDES = frozenset(_TRANSPOSES[k] for k in (5, 6, 7, 8))
+# Formats Pillow reads only through a plugin: the module that registers it and
+# the distribution to install. Files are recognised by their ISO-BMFF brands.
+_PLUGINS = {"HEIC": ("pillow_heif", "pillow-heif"), "AVIF": ("pillow_avif", "pillow-avif-plugin")}
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIC_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
+_plugins_ready: dict[str, bool] = {}
+_plugins_lock = threading.Lock()
 _SCALES = (8, 4, 2, 1)  # the scales JPEG DCT decoding offers; others use the same
 
 
 def _flatten_alpha(image: Image.Image) -> Image.Image:
     if image.mode == "La":  # Pillow cannot convert La to RGBA directly
         image = image.convert("LA")
-    rgba = image.convert("RGBA")
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no needless copy
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, rgba).convert("RGB")
+    composite = Image.alpha_composite(white, rgba)
+    del white, rgba  # before the RGB copy: less memory at the peak
+    return composite.convert("RGB")
+
+
+# The 16-bit and float rules work on one copy of the pixels, in place, and free it
+# on return: they cost no more memory per pixel than the other modes.
+
+
+def _sixteen_bit_grey(image: Image.Image) -> np.ndarray:
+    values = np.asarray(image)
+    wide = np.clip(values, 0, 65535) if values.dtype.kind == "i" else values.astype(np.uint32)
+    del values
+    # (v + 128) // 257 == rint(v / 257) for integers (v / 257 is never a tie).
+    wide += 128
+    wide //= 257
+    grey = wide.astype(np.uint8)
+    transparent = image.info.get("transparency")
+    if isinstance(transparent, int):  # the transparent value of a 16-bit grey PNG
+        grey[np.asarray(image) == transparent] = 255
+    return grey
+
+
+def _float_grey(image: Image.Image) -> np.ndarray:
+    values = np.asarray(image).astype(np.float64)  # one copy, and a writable one
+    np.nan_to_num(values, copy=False)
+    if values.size and values.max() <= 1.0:
+        values *= 255.0
+    np.clip(values, 0, 255, out=values)
+    np.rint(values, out=values)
+    return values.astype(np.uint8)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -64,59 +120,125 @@ def to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB" and "transparency" not in image.info:
         return image
-    if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info):
+    if mode in _ALPHA_MODES or (mode in ("1", "P", "L", "RGB") and "transparency" in image.info):
         return _flatten_alpha(image)
     if mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image, dtype=np.float64)
-        grey = np.clip(values, 0, 65535) / 257.0
-        return Image.fromarray(np.rint(grey).astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(_sixteen_bit_grey(image), "L").convert("RGB")
     if mode == "F":
-        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
-        if values.size and values.max() <= 1.0:
-            values = values * 255.0
-        grey = np.clip(values, 0, 255)
-        return Image.fromarray(np.rint(grey).astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(_float_grey(image), "L").convert("RGB")
     return image.convert("RGB")
 
 
-def _orient(image: Image.Image) -> Image.Image:
-    try:
-        return ImageOps.exif_transpose(image)
-    except Exception:  # broken EXIF must not cost the image; keep it as stored
-        return image
-
-
 def _png_exif(data: bytes) -> bytes | None:
-    """The eXIf chunk of a PNG wherever it is, found by walking chunks without decoding."""
+    """The eXIf chunk of a PNG wherever it is, found by walking chunks without decoding.
+
+    The last one counts, as in Pillow once the image is loaded (which reads the
+    chunks after the first frame's pixel data, up to the next frame).
+    """
+    found = None
+    pixels = False
     pos = 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if kind == b"eXIf":
-            return b"Exif\x00\x00" + data[pos + 8 : pos + 8 + length]
-        if kind == b"IEND":
+            found = b"Exif\x00\x00" + data[pos + 8 : pos + 8 + length]
+        elif kind == b"IDAT":
+            pixels = True
+        elif kind == b"IEND" or (kind == b"fcTL" and pixels):
             break
         pos += 12 + length
-    return None
+    return found
 
 
-def _oriented_size(image: Image.Image, data: bytes) -> tuple[int, int]:
-    width, height = image.size
+def _transpose_of(image: Image.Image, data: bytes | None = None) -> Image.Transpose | None:
+    """The transposition the EXIF orientation of an image asks for (None: none, or broken).
+
+    With ``data`` (the encoded file) a PNG is not decoded: PngImageFile.getexif
+    would decode the whole image to look for an eXIf chunk after the pixel data.
+    """
     try:
-        if image.format == "PNG" and "exif" not in image.info:
-            # PngImageFile.getexif would decode the whole image to look for an
-            # eXIf chunk after the pixel data; find it in the bytes instead.
-            exif = Image.Exif()
+        if data is not None and image.format == "TIFF" and _pillow_orients_tiffs():
+            return None  # Pillow transposes on loading, and its size is already the oriented one
+        if data is not None and image.format == "PNG":
             raw = _png_exif(data)
             if raw is not None:
-                exif.load(raw)
+                image.info["exif"] = raw
+            exif = Image.Image.getexif(image)  # the base method: reads info, never decodes
         else:
             exif = image.getexif()
-        orientation = exif.get(_ORIENTATION_TAG)
-    except Exception:
-        orientation = None
-    if orientation in _TRANSPOSED_ORIENTATIONS:
-        return height, width
-    return width, height
+        return _TRANSPOSES.get(exif.get(_ORIENTATION_TAG))
+    except Exception:  # broken EXIF must not cost the image; keep it as stored
+        return None
+
+
+@functools.cache
+def _pillow_orients_tiffs() -> bool:
+    """Whether Pillow applies the orientation tag of a TIFF itself (recent versions do)."""
+    buffer = io.BytesIO()
+    Image.new("L", (2, 1)).save(buffer, "TIFF", tiffinfo={_ORIENTATION_TAG: 6})
+    return Image.open(buffer).size == (1, 2)
+
+
+def _orient(image: Image.Image, transpose: Image.Transpose | None) -> Image.Image:
+    return image if transpose is None else image.transpose(transpose)
+
+
+def _plugin_format(data: bytes) -> str | None:
+    """The format, HEIC or AVIF, that ``data`` starts like (by its ftyp brands), else None."""
+    if data[4:8] != b"ftyp":
+        return None
+    end = min(int.from_bytes(data[:4], "big"), len(data), 256)
+    brands = {data[8:12]} | {data[pos : pos + 4] for pos in range(16, end - 3, 4)}
+    if brands & _AVIF_BRANDS:  # before HEIC: AVIF files often list the generic mif1 too
+        return "AVIF"
+    return "HEIC" if brands & _HEIC_BRANDS else None
+
+
+def _plugin_ready(kind: str) -> bool:
+    """Whether Pillow reads ``kind``, importing and registering its plugin the first time."""
+    with _plugins_lock:
+        ready = _plugins_ready.get(kind)
+        if ready is None:
+            ready = _plugins_ready[kind] = _load_plugin(kind)
+        return ready
+
+
+def _load_plugin(kind: str) -> bool:
+    if kind == "AVIF":
+        try:
+            if features.check_module("avif"):
+                return True  # Pillow's own AVIF plugin
+        except ValueError:  # a Pillow without an AVIF plugin at all
+            pass
+    module_name, _ = _PLUGINS[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    if kind == "HEIC":
+        module.register_heif_opener()  # pillow_avif registers itself on import
+    return True
+
+
+def _open_image(data: bytes) -> Image.Image:
+    kind = _plugin_format(data)
+    if kind is not None:
+        _plugin_ready(kind)  # so that Image.open knows the format
+    return Image.open(io.BytesIO(data))
+
+
+def _unidentified(data: bytes) -> str:
+    """Why Pillow could not identify ``data``: a missing plugin, or not an image."""
+    kind = _plugin_format(data)
+    if kind is not None and not _plugin_ready(kind):
+        distribution = _PLUGINS[kind][1]
+        if kind == "AVIF":
+            return (
+                f"AVIF needs a Pillow built with AVIF support or {distribution}: "
+                f"pip install {distribution}"
+            )
+        return f"{kind} needs {distribution}: pip install {distribution}"
+    return "not an image Pillow can read"
 
 
 def _reduce_factor(size: tuple[int, int], min_side: int | None, choices: tuple[int, ...]) -> int:
@@ -157,6 +279,7 @@ class PreparedImage:
         self._lock = threading.Lock()
         self._digest: str | None = None
         self._draftable = False
+        self._transpose: Image.Transpose | None = None  # from EXIF, applied after decoding
         if image is not None:
             self.size = image.size
             self.format: str | None = None
@@ -174,18 +297,19 @@ class PreparedImage:
             )
         if width < 1 or height < 1:
             raise ImageLoadError(source, f"image has no pixels ({width}x{height})")
-        self.size = _oriented_size(header, self._data)
+        self._transpose = _transpose_of(header, self._data)
+        self.size = (height, width) if self._transpose in _SWAPS_SIDES else (width, height)
 
     def _open(self) -> Image.Image:
         assert self._data is not None
         if not self._data:
             raise ImageLoadError(self.source, "empty input")
         try:
-            return Image.open(io.BytesIO(self._data))
+            return _open_image(self._data)
         except Image.DecompressionBombError as err:
             raise ImageLoadError(self.source, f"decompression bomb: {err}") from err
         except Image.UnidentifiedImageError as err:
-            raise ImageLoadError(self.source, "not an image Pillow can read") from err
+            raise ImageLoadError(self.source, _unidentified(self._data)) from err
         except Exception as err:
             raise ImageLoadError(self.source, f"{type(err).__name__}: {err}") from err
 
@@ -241,7 +365,7 @@ class PreparedImage:
                 width, height = image.size
                 image.draft("RGB", (-(-width // factor), -(-height // factor)))
             image.load()
-            image = to_rgb(_orient(image))
+            image = _orient(to_rgb(image), self._transpose)
             if not self._draftable and factor > 1:
                 # Keep the full decode: other scales of a non-JPEG reuse it.
                 self._scales[1] = image
@@ -334,7 +458,7 @@ def prepare(image: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
             )
         try:
             image.load()
-            rgb = to_rgb(_orient(image))
+            rgb = _orient(to_rgb(image), _transpose_of(image))
         except Exception as err:
             raise ImageLoadError(source, f"cannot decode: {type(err).__name__}: {err}") from err
         if rgb is image:

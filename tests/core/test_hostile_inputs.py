@@ -1,0 +1,545 @@
+"""The loader's contract on hostile inputs: a valid RGB image or ImageLoadError, nothing else.
+
+The corpus (tests/hostile_corpus.py) is written once, when this module is
+imported, to a temporary folder removed at exit. Every case is checked as a path
+and as bytes, alone and in one ``embed_many`` batch; the decompression bombs are
+also timed and their memory measured. A hypothesis fuzz test mutates valid
+PNG, JPEG, GIF, TIFF, WebP and BMP files with multi-byte edits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hostile_corpus import Case, build_corpus, encode, exif_orientation, noise, png_chunk
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, features
+
+import imageprism.images as images
+from imageprism import ImagePrism
+from imageprism.errors import ImageLoadError
+from imageprism.images import prepare
+
+CORPUS_FOLDER = Path(tempfile.mkdtemp(prefix="imageprism-hostile-"))
+atexit.register(shutil.rmtree, CORPUS_FOLDER, ignore_errors=True)
+CORPUS = build_corpus(CORPUS_FOLDER)
+LOADS = [case for case in CORPUS if case.expectation == "loads"]
+REFUSED = [case for case in CORPUS if case.expectation == "refused"]
+BOMBS = [case for case in CORPUS if case.bomb]
+FILES = [case for case in CORPUS if case.path.is_file()]
+BY_NAME = {case.name: case for case in CORPUS}
+
+# Pillow warns about corrupt EXIF, bomb-sized images below its hard limit, and
+# more; warnings are not failures, and the fuzz test makes many of them.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def check_loaded(case: Case, source, expected_source: str) -> None:
+    prepared = prepare(source)
+    assert prepared.source == expected_source
+    assert prepared.size == case.size
+    width, height = case.size
+    pixels = prepared.array()
+    assert pixels.dtype == np.uint8
+    assert pixels.shape == (height, width, 3)
+    for (x, y), colour in case.probes:
+        got = pixels[y, x].astype(int)
+        assert np.abs(got - colour).max() <= case.tolerance, (case.name, (x, y), tuple(got))
+    small = prepared.rgb(min_side=2)
+    assert small.mode == "RGB"
+    assert min(small.size) >= min(2, width, height)
+    assert (small.width >= small.height) == (width >= height)  # orientation kept at every scale
+
+
+def check_refused(case: Case, source, expected_source: str) -> ImageLoadError:
+    with pytest.raises(ImageLoadError) as excinfo:
+        prepare(source).rgb()  # some failures only show once the pixels are decoded
+    error = excinfo.value
+    assert error.source == expected_source
+    assert str(error) == f"cannot load image {expected_source}: {error.reason}"
+    assert error.reason.strip()
+    if case.reason is not None:
+        assert case.reason in error.reason
+    return error
+
+
+# ---------------------------------------------------------------- the corpus itself
+
+
+def test_corpus_covers_every_kind_of_hostile_input() -> None:
+    prefixes = [
+        "missing",
+        "empty",
+        "truncated_png",
+        "truncated_jpeg",
+        "truncated_gif",
+        "truncated_tiff",
+        "png_named_jpg",
+        "text_named_png",
+        "png_palette_transparent_index",
+        "gif_transparent_index",
+        "gif_animated",
+        "apng_animated",
+        "tiff_multipage",
+        "jpeg_cmyk",
+        "jpeg_cmyk_icc_profile",
+        "png_1x1",
+        "png_1x500",
+        "png_500x1",
+        "bomb_png_20000x20000_one_colour",
+        "bomb_png_header_1gb",
+        "bomb_gif_screen",
+        "bomb_jpeg_header_1gb",
+        "exif_orientation_0",
+        "exif_orientation_9",
+        "exif_orientation_255",
+        "exif_orientation_minus_1",
+        "exif_garbage",
+        "heic_",
+        "avif_",
+    ]
+    for prefix in prefixes:
+        assert any(name.startswith(prefix) for name in BY_NAME), prefix
+    if features.check("webp"):
+        assert "webp_animated" in BY_NAME
+
+
+def test_corpus_has_every_mode_pillow_can_write_to_a_file() -> None:
+    modes = set()
+    for case in LOADS:
+        if case.path.suffix not in (".heic", ".avif"):  # Pillow may need a plugin for those
+            with Image.open(case.path) as opened:
+                modes.add(opened.mode)
+    writable = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "LAB"}
+    writable |= {"I", "I;16", "I;16B", "F"}
+    assert writable <= modes
+
+
+def test_the_20000_square_png_is_a_small_file() -> None:
+    data = BY_NAME["bomb_png_20000x20000_one_colour"].path.read_bytes()
+    assert len(data) < 200_000
+    assert struct.unpack(">4sII", data[12:24]) == (b"IHDR", 20000, 20000)
+
+
+# ---------------------------------------------------------------- one case at a time
+
+
+@pytest.mark.parametrize("case", LOADS, ids=str)
+def test_loading_case_gives_rgb_of_the_expected_size_and_colour(case: Case) -> None:
+    check_loaded(case, case.path, str(case.path))
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_refused_case_raises_image_load_error_naming_the_path(case: Case) -> None:
+    check_refused(case, case.path, str(case.path))
+
+
+@pytest.mark.parametrize("case", FILES, ids=str)
+def test_bytes_of_a_case_give_the_same_outcome(case: Case) -> None:
+    data = case.path.read_bytes()
+    source = f"<bytes: {len(data)} bytes>"
+    if case.expectation == "loads":
+        check_loaded(case, data, source)
+    else:
+        check_refused(case, data, source)
+
+
+# ---------------------------------------------------------------- bombs: fast, no pixels
+
+
+def _peak_rss_growth(action: Callable[[], object]) -> int | None:
+    """Bytes the resident set grew by at its peak while ``action`` ran; None off Linux.
+
+    Resets the process's peak (VmHWM) through /proc/self/clear_refs, so this
+    measures C allocations (Pillow's pixels) that tracemalloc does not see.
+    """
+    status = Path("/proc/self/status")
+
+    def read(field: str) -> int:
+        return int(re.search(rf"{field}:\s+(\d+) kB", status.read_text())[1]) * 1024
+
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before = read("VmRSS")
+    except (OSError, TypeError):
+        return None
+    action()
+    return read("VmHWM") - before
+
+
+@pytest.mark.parametrize("case", BOMBS, ids=str)
+def test_bomb_is_refused_at_once_without_decoding_or_allocating(
+    case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    allocations: list[object] = []
+    monkeypatch.setattr(Image, "_getdecoder", lambda *a, **k: allocations.append(a))
+    monkeypatch.setattr(Image.core, "new", lambda *a, **k: allocations.append(a))
+
+    def refuse() -> None:
+        with pytest.raises(ImageLoadError, match="bomb"):
+            prepare(case.path).rgb()
+
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        refuse()
+        elapsed = time.perf_counter() - start
+        _, traced_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 1.0
+    assert allocations == []  # no decoder, no image memory
+    assert traced_peak < 50 * 2**20
+    grown = _peak_rss_growth(refuse)
+    if grown is not None:
+        assert grown < 50 * 2**20
+
+
+def test_user_pixel_limit_refuses_a_small_file_that_expands_huge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """3000x3000 of one colour in a 2 kB file: under Pillow's limit, over the user's."""
+    data = encode(Image.new("1", (3000, 3000)), "PNG")
+    assert len(data) < 10_000
+    decoders: list[object] = []
+    monkeypatch.setattr(Image, "_getdecoder", lambda *a, **k: decoders.append(a))
+    with pytest.raises(ImageLoadError, match="exceeds the limit of 1000000 pixels"):
+        prepare(data, max_pixels=1_000_000)
+    assert decoders == []
+    monkeypatch.undo()
+    batch = ImagePrism(max_pixels=1_000_000).embed_many([data, encode(noise(8, 8), "PNG")])
+    assert [failure.index for failure in batch.errors] == [0]
+    assert "exceeds the limit" in batch.errors[0].reason
+    assert batch.embeddings[1] is not None
+
+
+DECODE_MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import io, re
+    from pathlib import Path
+    import numpy as np
+    from PIL import Image
+    from imageprism.images import prepare
+
+    def kib(field):
+        return int(re.search(field + r":\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1])
+
+    def files(side):
+        images = {
+            "LA": Image.new("LA", (side, side), (40, 128)),
+            "PA": Image.new("PA", (side, side), (1, 128)),
+            "RGBA": Image.new("RGBA", (side, side), (1, 2, 3, 128)),
+            "I;16": Image.fromarray(np.full((side, side), 30000, np.uint16)),
+            "I": Image.new("I", (side, side), 30000),
+            "F": Image.new("F", (side, side), 0.5),
+            "CMYK": Image.new("CMYK", (side, side), (1, 2, 3, 4)),
+        }
+        out = {}
+        for mode, image in images.items():
+            buffer = io.BytesIO()
+            image.save(buffer, "PNG" if mode in ("LA", "RGBA", "I;16") else "TIFF")
+            out[mode] = buffer.getvalue()
+        return out
+
+    for data in files(8).values():  # run every code path once, on small images
+        prepare(data).rgb()
+    for mode, data in files(SIDE).items():
+        Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM)
+        before = kib("VmRSS")
+        prepare(data).rgb()
+        print(mode, len(data), (kib("VmHWM") - before) * 1024)
+    """
+)
+SIDE = 1000
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_decode_peak_memory_is_about_16_bytes_a_pixel_for_the_widest_modes() -> None:
+    """The pixel limit bounds the memory of a decode (the module docstring's promise)."""
+    run = subprocess.run(
+        [sys.executable, "-c", f"SIDE = {SIDE}\n{DECODE_MEMORY_SCRIPT}"],
+        # Large blocks straight from mmap: freed memory leaves the resident set, so
+        # each decode's peak is its own, not hidden by what the previous one freed.
+        env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    pixels = SIDE * SIDE
+    lines = run.stdout.splitlines()
+    assert len(lines) == 7, run.stdout
+    for line in lines:
+        _, encoded, grown = line.split()
+        # 16 bytes a pixel, the encoded bytes twice (libtiff reads a copy), some slack.
+        assert int(grown) <= 16 * pixels + 2 * int(encoded) + 8 * 2**20, line
+
+
+# ---------------------------------------------------------------- the batch contract
+
+
+@pytest.mark.parametrize(("batch_size", "threads"), [(32, 1), (5, 2)])
+def test_embed_many_gives_one_entry_per_case_in_order(batch_size: int, threads: int) -> None:
+    prism = ImagePrism(batch_size=batch_size, threads=threads, cache_size=0)
+    batch = prism.embed_many([case.path for case in CORPUS])
+    assert batch.sources == [str(case.path) for case in CORPUS]
+    assert len(batch.embeddings) == len(CORPUS)
+    for case, embedding in zip(CORPUS, batch.embeddings, strict=True):
+        if case.expectation == "loads":
+            assert embedding is not None and embedding["hash"] is not None, case.name
+        else:
+            assert embedding is None, case.name
+    refused = [(index, str(case.path)) for index, case in enumerate(CORPUS) if case in REFUSED]
+    assert [(failure.index, failure.source) for failure in batch.errors] == refused
+    for failure in batch.errors:
+        case = CORPUS[failure.index]
+        assert failure.reason.strip()
+        assert case.reason is None or case.reason in failure.reason, (case.name, failure.reason)
+
+
+# ---------------------------------------------------------------- HEIC and AVIF plugins
+
+
+def _unregister(monkeypatch: pytest.MonkeyPatch, pillow_id: str, module: str) -> None:
+    """Make as if ``module`` were not installed and Pillow had no ``pillow_id`` plugin."""
+    Image.init()  # so that no plugin registers itself later, during the test
+    monkeypatch.setitem(sys.modules, module, None)  # import fails
+    monkeypatch.setattr(images, "_plugins_ready", {})
+    monkeypatch.delitem(Image.OPEN, pillow_id, raising=False)
+    monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != pillow_id])
+
+
+def _heic() -> bytes:
+    case = BY_NAME.get("heic_real") or BY_NAME["heic_broken"]
+    return case.path.read_bytes()
+
+
+def test_heic_without_pillow_heif_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unregister(monkeypatch, "HEIF", "pillow_heif")
+    with pytest.raises(ImageLoadError, match="HEIC needs pillow-heif: pip install pillow-heif"):
+        prepare(_heic())
+
+
+def test_avif_without_a_plugin_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unregister(monkeypatch, "AVIF", "pillow_avif")
+    monkeypatch.setattr(features, "check_module", lambda name: False)
+    data = (BY_NAME.get("avif_real") or BY_NAME["avif_broken"]).path.read_bytes()
+    with pytest.raises(ImageLoadError, match="AVIF needs .* pip install pillow-avif-plugin"):
+        prepare(data)
+
+
+def test_heic_loads_once_pillow_heif_is_installed_without_registering_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("pillow_heif")
+    assert "heic_real" in BY_NAME
+    monkeypatch.setattr(images, "_plugins_ready", {})
+    monkeypatch.delitem(Image.OPEN, "HEIF", raising=False)
+    monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
+    prepared = prepare(_heic())
+    assert prepared.format == "HEIF"
+    assert prepared.array().shape == (8, 16, 3)
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heix", "HEIC"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "AVIF"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1avif", "AVIF"),
+        (b"\x00\x00\x00\x14ftypisom\x00\x00\x00\x00mp41", None),  # an MP4 video
+        (b"\x89PNG\r\n\x1a\n", None),
+        (b"", None),
+    ],
+)
+def test_plugin_formats_are_recognised_by_their_brands(head: bytes, kind: str | None) -> None:
+    assert images._plugin_format(head + bytes(16)) == kind
+
+
+# ---------------------------------------------------------------- PIL images of every mode
+
+EVERY_MODE = ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr"]
+EVERY_MODE += ["LAB", "HSV", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"]
+
+
+@pytest.mark.parametrize("mode", EVERY_MODE)
+def test_pil_image_of_every_mode_becomes_rgb(mode: str) -> None:
+    try:
+        image = Image.new(mode, (5, 3))
+    except ValueError:
+        pytest.skip(f"this Pillow has no mode {mode}")
+    prepared = prepare(image)
+    assert prepared.rgb().mode == "RGB"
+    assert prepared.array().shape == (3, 5, 3)
+
+
+def test_size_and_pixels_agree_when_png_and_pillow_disagree_on_exif() -> None:
+    """Several eXIf chunks: one orientation decides both the size and the pixels."""
+    for name in ("png_exif_before_1_after_6", "png_exif_before_6_after_1"):
+        prepared = prepare(BY_NAME[name].path)
+        assert prepared.rgb().size == prepared.size == BY_NAME[name].size
+
+
+# ---------------------------------------------------------------- fuzzing
+
+MAX_PIXELS = 200_000
+
+
+def _fuzz_bases() -> dict[str, bytes]:
+    image = noise(24, 16)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    bases = {
+        "png": encode(image, "PNG"),
+        "png_palette_trns": encode(image.convert("P"), "PNG", transparency=3),
+        "png_16bit": encode(Image.fromarray(np.full((16, 24), 40000, np.uint16)), "PNG"),
+        "png_exif": encode(image, "PNG", exif=exif),
+        "apng": encode(image, "PNG", save_all=True, append_images=[image.rotate(90)]),
+        "jpeg": encode(image, "JPEG", quality=90, exif=exif),
+        "jpeg_progressive": encode(image, "JPEG", progressive=True),
+        "jpeg_cmyk": encode(image.convert("CMYK"), "JPEG"),
+        "gif": encode(image.convert("P"), "GIF"),
+        "gif_animated": encode(image, "GIF", save_all=True, append_images=[image.rotate(90)]),
+        "tiff": encode(image, "TIFF"),
+        "tiff_lzw": encode(image, "TIFF", compression="tiff_lzw"),
+        "tiff_deflate_16bit": encode(
+            Image.fromarray(np.full((16, 24), 40000, np.uint16)),
+            "TIFF",
+            compression="tiff_adobe_deflate",
+        ),
+        "tiff_multipage": encode(image, "TIFF", save_all=True, append_images=[image.convert("L")]),
+        "tiff_orientation": encode(image, "TIFF", tiffinfo={0x0112: 6}),
+        "bmp": encode(image, "BMP"),
+    }
+    if features.check("webp"):
+        bases["webp"] = encode(image, "WEBP", lossless=True)
+    return bases
+
+
+FUZZ_BASES = _fuzz_bases()
+_INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF]
+
+
+@st.composite
+def mutated_files(draw: st.DrawFn) -> bytes:
+    """A valid file with a few multi-byte edits: flips, overwrites, inserts, cuts, repeats."""
+    data = bytearray(FUZZ_BASES[draw(st.sampled_from(sorted(FUZZ_BASES)))])
+    for _ in range(draw(st.integers(1, 4))):
+        if not data:
+            break
+        # Hypothesis favours small integers; scattering them spreads the edits over the
+        # whole file instead of mostly its signature (which only gives "not an image").
+        at = draw(st.integers(0, len(data) - 1)) * 7919 % len(data)
+        edit = draw(st.sampled_from(["flip", "bytes", "number", "insert", "delete", "repeat"]))
+        if edit == "flip":
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif edit == "bytes":
+            chunk = draw(st.binary(min_size=1, max_size=8))
+            data[at : at + len(chunk)] = chunk
+        elif edit == "number":  # a size, count, offset or length field set to an extreme
+            width, order = draw(st.sampled_from([(2, ">"), (2, "<"), (4, ">"), (4, "<")]))
+            value = draw(st.sampled_from(_INTERESTING)) & ((1 << (8 * width)) - 1)
+            data[at : at + width] = struct.pack(order + ("H" if width == 2 else "I"), value)
+        elif edit == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=64))
+        elif edit == "delete":
+            del data[at : at + draw(st.integers(1, 64))]
+        else:  # a stretch of the file twice: duplicated chunks, markers, IFD entries
+            stretch = bytes(data[at : at + draw(st.integers(1, 200))])
+            data[at:at] = stretch
+    if draw(st.integers(0, 3)) == 0:
+        data = data[: len(data) - draw(st.integers(0, len(data)))]
+    return bytes(data)
+
+
+@st.composite
+def files_with_png_chunks_repeated(draw: st.DrawFn) -> bytes:
+    """A PNG with whole chunks (valid CRCs) repeated or moved: IHDR twice, IDAT after IEND..."""
+    data = FUZZ_BASES[draw(st.sampled_from(["png", "png_palette_trns", "png_exif", "apng"]))]
+    chunks = []
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        chunks.append(data[pos : pos + 12 + length])
+        pos += 12 + length
+    pool = [*chunks, png_chunk(b"eXIf", exif_orientation(6)[6:])]
+    order = draw(st.lists(st.sampled_from(range(len(pool))), min_size=1, max_size=12))
+    return data[:8] + b"".join(pool[i] for i in order)
+
+
+def _check_contract(data: bytes) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about much of what it reads here
+            prepared = prepare(data, max_pixels=MAX_PIXELS)
+            full = prepared.rgb()
+            small = prepared.rgb(min_side=4)
+    except ImageLoadError as err:
+        assert err.source == f"<bytes: {len(data)} bytes>"
+        assert err.reason.strip()
+        return
+    width, height = prepared.size
+    assert width * height <= MAX_PIXELS  # so its decode stayed within the memory bound
+    assert full.mode == small.mode == "RGB"
+    assert full.size == prepared.size
+    assert min(small.size) >= min(4, width, height)
+    pixels = prepared.array()
+    assert pixels.dtype == np.uint8 and pixels.shape == (height, width, 3)
+
+
+FUZZ = settings(
+    max_examples=600,
+    deadline=timedelta(seconds=2),  # each example: one header read and at most two decodes
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _peak_memory_growth(action: Callable[[], object]) -> int:
+    """How much the process's peak resident memory grew while ``action`` ran."""
+    grown = _peak_rss_growth(action)
+    if grown is not None:
+        return grown
+    resource = pytest.importorskip("resource")  # elsewhere: the peak since the process began
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, kB on Linux
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    action()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * scale
+
+
+@FUZZ
+@given(mutated_files())
+def _fuzz_mutated_files(data: bytes) -> None:
+    _check_contract(data)
+
+
+@settings(FUZZ, max_examples=200)
+@given(files_with_png_chunks_repeated())
+def _fuzz_png_chunks(data: bytes) -> None:
+    _check_contract(data)
+
+
+def test_mutated_files_load_or_raise_load_error_only_in_bounded_memory() -> None:
+    assert _peak_memory_growth(_fuzz_mutated_files) < 200 * 2**20  # over all the examples
+
+
+def test_pngs_with_chunks_repeated_or_moved_load_or_raise_load_error_only() -> None:
+    assert _peak_memory_growth(_fuzz_png_chunks) < 200 * 2**20
