@@ -18,6 +18,7 @@ from imageprism.errors import (
 )
 from imageprism.hookspecs import hookimpl
 from imageprism.images import PreparedImage, prepare
+from imageprism.index import ImageIndex, IndexFileError, SearchHit
 from imageprism.prism import ImagePrism
 from imageprism.profiles import Profile, ProfileSpec
 from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
@@ -35,15 +36,18 @@ __all__ = [
     "EmbeddingCache",
     "HashConfig",
     "ImageFailure",
+    "ImageIndex",
     "ImageLoadError",
     "ImagePrism",
     "ImagePrismError",
+    "IndexFileError",
     "ModelFileError",
     "PackNotInstalledError",
     "PluginError",
     "PreparedImage",
     "Profile",
     "ProfileSpec",
+    "SearchHit",
     "UnknownDimensionError",
     "UnknownProfileError",
     "__version__",

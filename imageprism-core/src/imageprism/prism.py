@@ -25,6 +25,7 @@ from imageprism.errors import (
     PluginError,
 )
 from imageprism.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
+from imageprism.index import ImageIndex
 from imageprism.plugins import PluginInfo, Registry, get_registry
 from imageprism.profiles import (
     MISSING_SCORES,
@@ -535,6 +536,18 @@ class ImagePrism:
             return np.asarray(many(a, others), dtype=np.float64)
         values = [dimension.similarity(a, row) for row in others]
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    def index(
+        self, images: Iterable[ImageInput] = (), ids: Sequence[str] | None = None
+    ) -> ImageIndex:
+        """An ``ImageIndex`` of ``images`` for search (embedded once, in batches).
+
+        Inputs that fail are left out; ``ImageIndex.add`` returns them when you
+        need the list.
+        """
+        index = ImageIndex(self)
+        index.add(images, ids=ids)
+        return index
 
     def __repr__(self) -> str:
         return f"ImagePrism(dimensions={list(self._dimensions)}, weights={self.weights})"

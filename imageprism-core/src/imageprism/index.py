@@ -1,0 +1,241 @@
+"""An index of image embeddings for search, saved to and loaded from one file.
+
+The exact backend scores a query against every indexed image with each
+dimension's vectorised ``similarity_many`` (packed-bit XOR and popcount for
+hashes, matrix products for float embeddings), in chunks, so memory stays
+bounded; scores are blended with the prism's weights exactly as ``compare`` does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from imageprism.errors import ConfigError, ImagePrismError
+from imageprism.images import ImageInput
+from imageprism.profiles import blend_many
+from imageprism.results import ImageFailure
+
+if TYPE_CHECKING:
+    from imageprism.prism import ImagePrism
+
+FORMAT = "imageprism-index/1"
+_CHUNK_ROWS = 65_536
+
+
+class IndexFileError(ImagePrismError, ValueError):
+    """An index file is unreadable, or was built with other dimensions than this prism's."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One indexed image found by a search.
+
+    Attributes:
+        index: Its position in the index.
+        id: Its id (by default the source it was added from).
+        scores: Per dimension, its score against the query (None where not scorable).
+        weighted_score: The scores blended with the prism's weights.
+    """
+
+    index: int
+    id: str
+    scores: dict[str, float | None]
+    weighted_score: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as JSON-ready data."""
+        return {
+            "index": self.index,
+            "id": self.id,
+            "scores": dict(self.scores),
+            "weighted_score": self.weighted_score,
+        }
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+class ImageIndex:
+    """Embeddings of many images, for top-k and range search with one prism's dimensions.
+
+    Build one with ``ImagePrism.index(images)`` or ``ImageIndex(prism).add(images)``.
+    """
+
+    def __init__(self, prism: ImagePrism) -> None:
+        self.prism = prism
+        self.ids: list[str] = []
+        self._rows: dict[str, list[np.ndarray | None]] = {name: [] for name in prism.dimensions}
+        self._stacked: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(
+        self, images: Iterable[ImageInput], ids: Sequence[str] | None = None
+    ) -> list[ImageFailure]:
+        """Embed and add images (in batches); returns the inputs that failed.
+
+        Good images are added in input order whatever fails; a failure's ``index``
+        is its position in ``images``.
+
+        Raises:
+            ConfigError: ``ids`` does not give one id per image.
+        """
+        batch = self.prism.embed_many(images)
+        if ids is not None and len(ids) != len(batch.sources):
+            raise ConfigError(
+                f"ids must give one id per image: {len(ids)} ids for {len(batch.sources)} images"
+            )
+        names = list(ids) if ids is not None else batch.sources
+        for position, embedding in enumerate(batch.embeddings):
+            if embedding is None:
+                continue
+            self.ids.append(str(names[position]))
+            for name in self._rows:
+                self._rows[name].append(embedding.get(name))
+        self._stacked = None
+        return batch.errors
+
+    def _matrices(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        if self._stacked is None:
+            self._stacked = {name: self.prism._stack(rows) for name, rows in self._rows.items()}
+        return self._stacked
+
+    def _score(self, query: ImageInput) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        embedded = self.prism.embed(query)
+        scores: dict[str, np.ndarray] = {}
+        for name, (matrix, present) in self._matrices().items():
+            row = np.full(len(self), np.nan)
+            if embedded.get(name) is not None and present.any():
+                where = np.flatnonzero(present)
+                for start in range(0, len(where), _CHUNK_ROWS):
+                    chunk = where[start : start + _CHUNK_ROWS]
+                    row[chunk] = self.prism._similarity_many(name, embedded[name], matrix[chunk])
+            scores[name] = row
+        return scores, blend_many(scores, self.prism.weights, self.prism.missing_scores)
+
+    def _hits(
+        self, order: np.ndarray, scores: dict[str, np.ndarray], weighted: np.ndarray
+    ) -> list[SearchHit]:
+        return [
+            SearchHit(
+                index=int(i),
+                id=self.ids[i],
+                scores={name: _nan_to_none(values[i]) for name, values in scores.items()},
+                weighted_score=_nan_to_none(weighted[i]),
+            )
+            for i in order
+        ]
+
+    def search(self, query: ImageInput, k: int = 10) -> list[SearchHit]:
+        """The ``k`` indexed images with the highest weighted score (earliest first on ties)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"k must be an integer >= 1, got {k!r}")
+        scores, weighted = self._score(query)
+        ranking = np.where(np.isnan(weighted), -np.inf, weighted)
+        order = np.lexsort((np.arange(len(ranking)), -ranking))[:k]
+        return self._hits(order, scores, weighted)
+
+    def range_search(self, query: ImageInput, threshold: float) -> list[SearchHit]:
+        """Every indexed image whose weighted score is at least ``threshold``, best first."""
+        from imageprism.dedup import check_threshold
+
+        threshold = check_threshold(threshold)
+        scores, weighted = self._score(query)
+        found = np.flatnonzero(np.nan_to_num(weighted, nan=-1.0) >= threshold)
+        order = found[np.lexsort((found, -weighted[found]))]
+        return self._hits(order, scores, weighted)
+
+    def _manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "count": len(self),
+            "dimensions": {
+                name: {
+                    "fingerprint": self.prism.dimension(name).fingerprint,
+                    "metric": self.prism.dimension(name).metric,
+                }
+                for name in self._rows
+            },
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the index to one file (a zip of a JSON manifest, ids and arrays).
+
+        The file is written under a temporary name and renamed into place, so a
+        crash mid-save leaves any previous file intact.
+        """
+        target = Path(path)
+        arrays: dict[str, np.ndarray] = {}
+        for number, (matrix, present) in enumerate(self._matrices().values()):
+            arrays[f"dim{number}_matrix"] = matrix
+            arrays[f"dim{number}_present"] = present
+        handle, temp = tempfile.mkstemp(dir=target.parent or ".", suffix=".part")
+        os.close(handle)
+        try:
+            with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr("manifest.json", json.dumps(self._manifest(), indent=2))
+                archive.writestr("ids.json", json.dumps(self.ids))
+                for key, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.save(buffer, array, allow_pickle=False)
+                    archive.writestr(f"{key}.npy", buffer.getvalue())
+            os.replace(temp, target)
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], prism: ImagePrism) -> ImageIndex:
+        """Read an index written by ``save``, for use with ``prism``.
+
+        Raises:
+            IndexFileError: the file is not an index, or ``prism``'s dimensions or their
+                fingerprints (model, config, preprocessing) differ from the index's.
+        """
+        try:
+            with zipfile.ZipFile(path) as archive:
+                manifest = json.loads(archive.read("manifest.json"))
+                ids = json.loads(archive.read("ids.json"))
+                if manifest.get("format") != FORMAT:
+                    raise IndexFileError(f"{path} is not an {FORMAT} file")
+                names = list(manifest["dimensions"])
+                arrays = {
+                    key: np.load(io.BytesIO(archive.read(f"{key}.npy")), allow_pickle=False)
+                    for number in range(len(names))
+                    for key in (f"dim{number}_matrix", f"dim{number}_present")
+                }
+        except IndexFileError:
+            raise
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+            raise IndexFileError(f"cannot read index {path}: {type(err).__name__}: {err}") from err
+        ours = {name: prism.dimension(name).fingerprint for name in prism.dimensions}
+        theirs = {name: info["fingerprint"] for name, info in manifest["dimensions"].items()}
+        if ours != theirs:
+            differing = sorted(
+                name for name in set(ours) | set(theirs) if ours.get(name) != theirs.get(name)
+            )
+            raise IndexFileError(
+                f"index {path} was built with other dimensions or settings than this prism: "
+                f"{', '.join(differing)} differ (index: {theirs}; prism: {ours}); "
+                "build the index again with this prism"
+            )
+        index = cls(prism)
+        index.ids = [str(i) for i in ids]
+        for number, name in enumerate(names):
+            matrix = arrays[f"dim{number}_matrix"]
+            present = arrays[f"dim{number}_present"]
+            index._rows[name] = [matrix[i] if present[i] else None for i in range(len(ids))]
+        return index
