@@ -101,3 +101,24 @@ def test_console_script_runs(demo_photos):
         check=True,
     )
     assert float(result.stdout.split()[1]) > 0.9
+
+
+def test_index_build_then_search_finds_the_copies(capsys, demo_photos, tmp_path):
+    folder = demo_photos["coffee"].parent
+    out = tmp_path / "photos.prism"
+    assert main(["index", "build", str(folder), "-o", str(out), "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["count"] == len(demo_photos) and built["errors"] == []
+    assert main(["search", str(out), str(demo_photos["coffee"]), "--k", "2", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert {h["id"].rsplit("/", 1)[1] for h in hits} == {"coffee.jpg", "coffee_q40.jpg"}
+    assert main(["search", str(out), str(demo_photos["coffee"]), "--threshold", "0.9"]) == 0
+    assert "coffee_q40.jpg" in capsys.readouterr().out
+
+
+def test_search_with_another_prism_configuration_is_refused(capsys, demo_photos, tmp_path):
+    out = tmp_path / "photos.prism"
+    assert main(["index", "build", str(demo_photos["coffee"]), "-o", str(out)]) == 0
+    capsys.readouterr()
+    code = main(["search", str(out), str(demo_photos["coffee"]), "--profile", "dedup"])
+    assert code == 2

@@ -1,4 +1,4 @@
-"""The ``imageprism`` command: compare, embed, dedup, models, plugins.
+"""The ``imageprism`` command: compare, embed, dedup, index, search, models, plugins.
 
 Exit codes: 0 success; 1 some inputs could not be used (each is reported, the
 rest are processed); 2 bad usage or configuration (one-line message).
@@ -16,6 +16,7 @@ from typing import Any
 
 from imageprism._version import __version__
 from imageprism.errors import ImageLoadError, ImagePrismError
+from imageprism.index import ImageIndex
 from imageprism.plugins import get_registry
 from imageprism.prism import ImagePrism
 
@@ -122,6 +123,37 @@ def _dedup(args: argparse.Namespace) -> int:
                 print(f"  dup {result.sources[member]}")
     _report_errors(result.errors)
     return EXIT_SOME_FAILED if result.errors else EXIT_OK
+
+
+def _index_build(args: argparse.Namespace) -> int:
+    files = list(_walk(args.images))
+    if not files:
+        raise _UsageError("no image files found in the given paths")
+    index = ImageIndex(_prism(args))
+    failures = index.add(files)
+    path = index.save(args.output)
+    if args.json:
+        _print_json(
+            {"output": str(path), "count": len(index), "errors": [f.to_dict() for f in failures]}
+        )
+    else:
+        print(f"indexed {len(index)} images into {path}")
+    _report_errors(failures)
+    return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _search(args: argparse.Namespace) -> int:
+    index = ImageIndex.load(args.index, _prism(args))
+    if args.threshold is not None:
+        hits = index.range_search(args.query, args.threshold)
+    else:
+        hits = index.search(args.query, k=args.k)
+    if args.json:
+        _print_json([hit.to_dict() for hit in hits])
+        return EXIT_OK
+    for hit in hits:
+        print(f"{_fmt(hit.weighted_score)}  {hit.id}")
+    return EXIT_OK
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -243,6 +275,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.9, help="score in [0, 1] (default 0.9)")
     scoring(p)
     p.set_defaults(run=_dedup)
+
+    p = sub.add_parser("index", help="build a search index of images (files or folders)")
+    index_sub = p.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    p = index_sub.add_parser("build", help="embed images and save the index to one file")
+    p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("-o", "--output", required=True, help="the index file to write")
+    scoring(p)
+    p.set_defaults(run=_index_build)
+
+    p = sub.add_parser("search", help="find the images of an index most like a query image")
+    p.add_argument("index", help="an index file from `imageprism index build`")
+    p.add_argument("query", help="the query image")
+    p.add_argument("--k", type=int, default=10, help="how many hits (default 10)")
+    p.add_argument("--threshold", type=float, help="instead of --k: every hit scoring this or more")
+    scoring(p)
+    p.set_defaults(run=_search)
 
     models = sub.add_parser("models", help="list or download the model files of dimensions")
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
