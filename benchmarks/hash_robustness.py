@@ -93,6 +93,7 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
+from _common import positive_int
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 from pydantic import ValidationError
 
@@ -496,14 +497,6 @@ def reproduce_command(args: argparse.Namespace, folder: Path | None) -> str:
 
 
 # --- command line -------------------------------------------------------------------------
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def parse_configs(

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime
+from _common import positive_int
 
 from imageprism import ImagePrism, prepare
 from imageprism.hub import ModelFile
@@ -301,14 +302,6 @@ def reproduce_command(args: argparse.Namespace) -> str:
     if args.no_pipeline:
         command.append("--no-pipeline")
     return shlex.join(command)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -71,6 +71,7 @@ from pathlib import Path
 from types import ModuleType
 
 import imagehash
+from _common import positive_int
 from PIL import Image
 
 from imageprism import HashConfig, ImagePrism
@@ -346,14 +347,6 @@ def reproduce_command(folder: Path | None, count: int, repeats: int, v01_wheel: 
     if v01_wheel is not None:
         args += ["--v01-wheel", str(v01_wheel)]
     return shlex.join(args)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

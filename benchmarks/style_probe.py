@@ -47,7 +47,7 @@ from PIL import Image, ImageFilter, ImageOps
 from imageprism import ImagePrism, prepare
 from imageprism.hub import ModelFile
 from imageprism.onnx import OnnxModel
-from imageprism_models.embedding import cosine_score
+from imageprism_models.embedding import cosine_scores
 from imageprism_models.preprocess import MOBILENETV2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +99,11 @@ def feature_vectors(images: Sequence[Image.Image], model_path: Path) -> np.ndarr
         for start in range(0, len(prepared), 32)
     ]
     return np.concatenate(parts, axis=0)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine clipped to [0, 1], as the model dimensions score."""
+    return float(cosine_scores(a, b[None, :])[0])
 
 
 def score_matrix(vectors: np.ndarray, similarity: Callable[[np.ndarray, np.ndarray], float]):
@@ -217,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     features = feature_vectors(images, model_path)
     results = {
         "style (block statistics)": probe(score_matrix(style, style_similarity), photo, rendering),
-        "content (pooled features)": probe(score_matrix(features, cosine_score), photo, rendering),
+        "content (pooled features)": probe(score_matrix(features, _cosine), photo, rendering),
     }
 
     print(markdown_tables(results))
