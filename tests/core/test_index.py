@@ -139,3 +139,18 @@ def test_dimensions_without_an_embedding_score_none_in_hits():
     index = prism.index([bright, dark], ids=["bright", "dark"])
     hits = {h.id: h for h in index.search(bright, k=2)}
     assert hits["dark"].scores["face"] is None and hits["bright"].scores["face"] is not None
+
+
+def test_saving_into_a_missing_folder_is_a_clear_error_and_files_get_normal_modes(
+    demo_photos, tmp_path
+):
+    import os
+    import stat
+
+    index = ImagePrism().index([demo_photos["coffee"]])
+    with pytest.raises(IndexFileError, match="not found"):
+        index.save(tmp_path / "missing" / "a.prism")
+    path = index.save(tmp_path / "a.prism")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

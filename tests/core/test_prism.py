@@ -386,3 +386,26 @@ def test_dedup_equals_the_pairwise_greedy_loop_over_compare(missing):
         expected = greedy_groups([True] * len(images), score, threshold)
         result = prism.dedup(images, threshold=threshold)
         assert (result.unique, result.labels) == expected
+
+
+def test_identical_images_reach_threshold_one_whatever_the_weights():
+    registry, _ = registry_with("d1", "d2", "d3")
+    prism = ImagePrism(
+        weights={"hash": 3, "d1": 3, "d2": 3, "d3": np.float32(1)}, registry=registry
+    )
+    image = _solid((40, 90, 140))
+    assert prism.compare(image, image.copy()).weighted_score == 1.0
+    assert prism.dedup([image, image.copy(), image.copy()], threshold=np.float32(1.0)).labels == [
+        0,
+        0,
+        0,
+    ]
+
+
+def test_a_nan_score_from_a_plugin_counts_as_not_scored(monkeypatch):
+    registry, pack = registry_with("colour")
+    prism = ImagePrism(weights={"hash": 0.5, "colour": 0.5}, registry=registry)
+    monkeypatch.setattr(pack.built["colour"], "similarity", lambda a, b: float("nan"))
+    result = prism.compare(_solid((1, 2, 3)), _solid((1, 2, 3)))
+    assert result.scores["colour"] is None and result.weighted_score == pytest.approx(0.5)
+    json.dumps(result.to_dict(), allow_nan=False)

@@ -142,3 +142,32 @@ def test_an_interrupted_download_leaves_no_half_file_and_a_retry_works(hub, isol
     assert leftovers == []
     hub.cut_body_at = None
     assert resolve_model_file(model).read_bytes() == CLIP
+
+
+def test_a_missing_model_path_is_a_model_file_error_naming_it(tmp_path):
+    missing = tmp_path / "nowhere.onnx"
+    prism = ImagePrism(["semantic"], config={"semantic": {"model_path": str(missing)}})
+    with pytest.raises(ModelFileError, match="nowhere.onnx"):
+        prism.embed(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_sha256_in_a_config_is_validated_and_normalised(tmp_path):
+    from imageprism import ConfigError
+
+    with pytest.raises(ConfigError, match="sha256 must be 64 hex digits"):
+        ImagePrism(["semantic"], config={"semantic": {"sha256": "xyz"}})
+    path = tmp_path / "clip.onnx"
+    path.write_bytes(CLIP)
+    upper = hashlib.sha256(CLIP).hexdigest().upper()
+    prism = ImagePrism(
+        ["semantic"], config={"semantic": {"model_path": str(path), "sha256": upper}}
+    )
+    assert prism.embed(_image(1))["semantic"] is not None
+
+
+def test_a_corrupt_style_model_fails_once_for_the_whole_batch(tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not a protobuf" * 10)
+    prism = ImagePrism(["style"], config={"style": {"model_path": str(junk)}})
+    with pytest.raises(ModelFileError, match="junk.onnx"):
+        prism.embed_many([_image(i) for i in range(4)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -11,7 +12,7 @@ from imageprism.errors import ConfigError
 
 def check_threshold(threshold: float) -> float:
     """Return ``threshold`` as a float, or raise ConfigError unless it is a number in [0, 1]."""
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise ConfigError(f"threshold must be a number in [0, 1], got {threshold!r}")
     if not 0.0 <= float(threshold) <= 1.0:
         raise ConfigError(f"threshold must be in [0, 1], got {threshold!r}")

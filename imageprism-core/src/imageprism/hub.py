@@ -36,6 +36,12 @@ _verified: dict[tuple[str, int, int, str], bool] = {}
 _verified_lock = threading.Lock()
 
 
+def _checked_sha256(value: str | None) -> str | None:
+    if value is not None and not _SHA256.match(value.lower()):
+        raise ValueError(f"sha256 must be 64 hex digits, got {value!r}")
+    return None if value is None else value.lower()
+
+
 class ModelFile(BaseModel):
     """One model file on the Hugging Face hub, pinned.
 
@@ -60,9 +66,7 @@ class ModelFile(BaseModel):
     @field_validator("sha256")
     @classmethod
     def _hex(cls, value: str | None) -> str | None:
-        if value is not None and not _SHA256.match(value.lower()):
-            raise ValueError(f"sha256 must be 64 hex digits, got {value!r}")
-        return None if value is None else value.lower()
+        return _checked_sha256(value)
 
     @property
     def pinned(self) -> bool:
@@ -94,6 +98,11 @@ class ModelConfig(DimensionConfig):
     sha256: str | None = None
     model_path: Path | None = None
     intra_op_threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        return _checked_sha256(value)
 
     def model_file(self, default: ModelFile) -> ModelFile:
         """The file to use: ``default`` unless the user pointed elsewhere.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imageprism._files import atomic_write
 from imageprism.errors import ConfigError, ImagePrismError
 from imageprism.images import ImageInput
 from imageprism.profiles import blend_many
@@ -181,9 +181,8 @@ class ImageIndex:
         for number, (matrix, present) in enumerate(self._matrices().values()):
             arrays[f"dim{number}_matrix"] = matrix
             arrays[f"dim{number}_present"] = present
-        handle, temp = tempfile.mkstemp(dir=target.parent or ".", suffix=".part")
-        os.close(handle)
-        try:
+
+        def write(temp: Path) -> None:
             with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
                 archive.writestr("manifest.json", json.dumps(self._manifest(), indent=2))
                 archive.writestr("ids.json", json.dumps(self.ids))
@@ -191,11 +190,10 @@ class ImageIndex:
                     buffer = io.BytesIO()
                     np.save(buffer, array, allow_pickle=False)
                     archive.writestr(f"{key}.npy", buffer.getvalue())
-            os.replace(temp, target)
-        finally:
-            if os.path.exists(temp):
-                os.unlink(temp)
-        return target
+
+        if not target.parent.is_dir():
+            raise IndexFileError(f"cannot save index to {target}: folder {target.parent} not found")
+        return atomic_write(target, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], prism: ImagePrism) -> ImageIndex:

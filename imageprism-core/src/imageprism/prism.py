@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -66,6 +68,18 @@ def _owner(plugin: PluginInfo | None) -> str:
     if plugin is None:
         return "an unregistered plugin"
     return f"plugin {plugin.name!r} ({plugin.distribution or 'unknown distribution'})"
+
+
+_DIMENSION_MEMBERS = ("name", "fingerprint", "metric", "embed_batch", "similarity")
+
+
+def _implements_dimension(obj: object) -> bool:
+    """Like ``isinstance(obj, Dimension)``, without evaluating properties (a fingerprint
+    may hash a model file, which should wait until first use)."""
+    missing = object()
+    return all(
+        inspect.getattr_static(obj, member, missing) is not missing for member in _DIMENSION_MEMBERS
+    )
 
 
 def _check_embeddings(out: list[Any], count: int) -> None:
@@ -219,7 +233,7 @@ class ImagePrism:
                 plugin=plugin.name if plugin else name,
                 distribution=plugin.distribution if plugin else None,
             ) from err
-        if not isinstance(dimension, Dimension) or dimension.name != name:
+        if not _implements_dimension(dimension) or dimension.name != name:
             raise PluginError(
                 f"dimension {name!r} built an object that does not implement the Dimension "
                 f"protocol with name {name!r} (got {type(dimension).__name__} named "
@@ -363,7 +377,7 @@ class ImagePrism:
                         self._settle(dimension.fingerprint, images[index].digest, value)
             except BaseException as err:  # e.g. ModelFileError: release waiting threads too
                 for digest in mine:
-                    if (dimension.fingerprint, digest) in self._inflight:
+                    if digest not in values:  # not settled yet: it is still ours
                         self._settle(dimension.fingerprint, digest, err)
                 raise
             for digest, future in theirs.items():
@@ -452,7 +466,9 @@ class ImagePrism:
         scores: dict[str, float | None] = {}
         for name, dimension in self._dimensions.items():
             ea, eb = a.get(name), b.get(name)
-            scores[name] = None if ea is None or eb is None else dimension.similarity(ea, eb)
+            score = None if ea is None or eb is None else dimension.similarity(ea, eb)
+            # a plugin's NaN or infinity means "cannot score", as None does
+            scores[name] = None if score is None or not math.isfinite(score) else float(score)
         return scores
 
     def compare(self, image_a: ImageInput, image_b: ImageInput) -> CompareResult:
@@ -533,9 +549,11 @@ class ImagePrism:
         dimension = self._dimensions[name]
         many = getattr(dimension, "similarity_many", None)
         if many is not None:
-            return np.asarray(many(a, others), dtype=np.float64)
-        values = [dimension.similarity(a, row) for row in others]
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            scores = np.asarray(many(a, others), dtype=np.float64)
+        else:
+            values = [dimension.similarity(a, row) for row in others]
+            scores = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        return np.where(np.isfinite(scores), scores, np.nan)  # as in compare: not scorable
 
     def index(
         self, images: Iterable[ImageInput] = (), ids: Sequence[str] | None = None

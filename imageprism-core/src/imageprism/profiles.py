@@ -7,8 +7,9 @@ group (this module is that plugin); other plugins may register more.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -40,7 +41,7 @@ def normalize_weights(
         raise ConfigError(f"{argument} must be a non-empty mapping of dimension name to weight")
     checked: dict[str, float] = {}
     for name, weight in weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
             raise ConfigError(f"{argument}[{name!r}] must be a number >= 0, got {weight!r}")
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"{argument}[{name!r}] must be a finite number >= 0, got {weight!r}")
@@ -50,6 +51,13 @@ def normalize_weights(
     if total <= 0:
         raise ConfigError(f"{argument} must give at least one dimension a weight > 0")
     return {name: weight / total for name, weight in checked.items()}
+
+
+def _tidy(value: float | np.ndarray) -> Any:
+    """Round away float noise (so weights summing to 0.9999999999999999 still give 1.0)
+    and keep the result in [0, 1]. Works on floats and arrays (NaN stays NaN)."""
+    tidied = np.clip(np.round(value, 12), 0.0, 1.0)
+    return float(tidied) if np.ndim(tidied) == 0 else tidied
 
 
 def blend(
@@ -64,12 +72,12 @@ def blend(
     rescaled, and the result is None when no weighted dimension scored.
     """
     if missing == "zero":
-        return float(sum(w * (scores.get(name) or 0.0) for name, w in weights.items()))
+        return _tidy(sum(w * (scores.get(name) or 0.0) for name, w in weights.items()))
     scored = {name: w for name, w in weights.items() if scores.get(name) is not None}
     total = sum(scored.values())
     if total <= 0:
         return None
-    return float(sum(w * scores[name] for name, w in scored.items()) / total)  # type: ignore[operator]
+    return _tidy(sum(w * scores[name] for name, w in scored.items()) / total)  # type: ignore[operator]
 
 
 def blend_many(
@@ -87,14 +95,15 @@ def blend_many(
     if missing == "zero":
         for name, w in weights.items():
             total += w * np.nan_to_num(arrays[name], nan=0.0)
-        return total
+        return _tidy(total)
     weight_sum = np.zeros(size)
     for name, w in weights.items():
         present = ~np.isnan(arrays[name])
         total += np.where(present, w * np.nan_to_num(arrays[name], nan=0.0), 0.0)
         weight_sum += np.where(present, w, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight_sum > 0, total / np.where(weight_sum > 0, weight_sum, 1.0), np.nan)
+        mean = np.where(weight_sum > 0, total / np.where(weight_sum > 0, weight_sum, 1.0), np.nan)
+    return _tidy(mean)
 
 
 class _ProfileNames(type):

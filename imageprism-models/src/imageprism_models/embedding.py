@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from imageprism.dimension import Metric
-from imageprism.hub import ModelConfig, ModelFile, sha256_of
+from imageprism.errors import ModelFileError
+from imageprism.hub import ModelConfig, ModelFile, resolve_model_file, sha256_of
 from imageprism.images import PreparedImage
 from imageprism.onnx import OnnxModel
 from imageprism_models.preprocess import Recipe
@@ -34,7 +36,8 @@ def cosine_scores(a: np.ndarray, others: np.ndarray) -> np.ndarray:
     dots = others @ a
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
-    return np.clip(scores, 0.0, 1.0)
+    # an embedding against itself is exactly 1, not 0.9999999 from float rounding
+    return np.clip(np.where(scores > 1.0 - 1e-6, 1.0, scores), 0.0, 1.0)
 
 
 class ModelDimension:
@@ -62,11 +65,25 @@ class ModelDimension:
 
     @cached_property
     def fingerprint(self) -> str:  # type: ignore[override]
-        """Changes with the model file's content, the recipe and this code's version."""
+        """Changes with the model file's content, the recipe and this code's version.
+
+        A pinned file is known by its sha256; a local or unpinned file is hashed
+        (an unpinned hub file is fetched for that), so moved weights never share
+        cache entries or indexes with the old ones.
+        """
         if self.config.model_path is not None:
-            weights = sha256_of(self.config.model_path)
+            path = Path(self.config.model_path).expanduser()
+            try:
+                weights = sha256_of(path)
+            except OSError as err:
+                raise ModelFileError(
+                    f"model file {path} (model_path of {self.name}) cannot be read: "
+                    f"{err.strerror or err}"
+                ) from err
+        elif self.model_file.sha256 is not None:
+            weights = self.model_file.sha256
         else:
-            weights = self.model_file.sha256 or self.model_file.describe()
+            weights = sha256_of(resolve_model_file(self.model_file, dimension=self.name))
         text = f"{self.name}/{self.version}/{self.recipe}/{weights}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

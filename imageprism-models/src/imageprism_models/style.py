@@ -17,13 +17,12 @@ used as is.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from imageprism._files import atomic_write
 from imageprism.dimension import DimensionSpec
 from imageprism.errors import ModelFileError
 from imageprism.hookspecs import hookimpl
@@ -94,13 +93,20 @@ def with_block_outputs(path: Path) -> Path:
         raise ModelFileError(
             "the style dimension needs the onnx package: pip install onnx"
         ) from err
-    model = onnx.load(str(path), load_external_data=False)
-    if {o.name for o in model.graph.output} >= set(BLOCKS):
-        return path
-    target = derived_dir("style") / f"{sha256_of(path)}.onnx"
-    if target.is_file():
-        return target
-    tensors = find_block_tensors(model)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        if {o.name for o in model.graph.output} >= set(BLOCKS):
+            return path
+        target = derived_dir("style") / f"{sha256_of(path)}.onnx"
+        if target.is_file():
+            return target
+        tensors = find_block_tensors(model)
+    except ModelFileError:
+        raise
+    except Exception as err:  # protobuf DecodeError, shape inference errors, ...
+        raise ModelFileError(
+            f"model file {path} cannot be read as an ONNX model: {type(err).__name__}: {err}"
+        ) from err
     for block, tensor in tensors.items():
         if tensor != block:
             identity = onnx.helper.make_node("Identity", [tensor], [block], name=f"ip_{block}")
@@ -111,15 +117,7 @@ def with_block_outputs(path: Path) -> Path:
                 block, onnx.TensorProto.FLOAT, ["batch", channels, height, width]
             )
         )
-    handle, temp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.part")
-    os.close(handle)
-    try:
-        onnx.save(model, temp)
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target
+    return atomic_write(target, lambda temp: onnx.save(model, str(temp)))
 
 
 def style_statistics(maps: list[np.ndarray]) -> np.ndarray:
