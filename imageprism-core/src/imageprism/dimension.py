@@ -56,6 +56,11 @@ class Dimension(Protocol, metaclass=_WellKnownNames):
     (``list(Dimension)`` gives them, ``Dimension("hash")`` makes one). Plain
     strings work wherever a dimension name is expected.
 
+    A dimension may also define ``similarity_many(a, others) -> np.ndarray``
+    (``a`` against each row of a 2-D array, NaN where not scorable); dedup and
+    indexes then score many pairs at once, and fall back to ``similarity``
+    otherwise.
+
     Attributes:
         name: The registered name, e.g. ``"hash"``.
         fingerprint: Changes whenever the model, config or preprocessing
