@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -44,17 +45,41 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _has_pip() -> bool:
+    done = subprocess.run([str(PYTHON), "-m", "pip", "--version"], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _create_venv() -> None:
+    """Make .venv with pip; fall back to virtualenv (e.g. Debian's Python without python3-venv)."""
+    shutil.rmtree(VENV, ignore_errors=True)
+    try:
+        venv.EnvBuilder(with_pip=True).create(VENV)
+        if _has_pip():
+            return
+    except Exception as err:
+        print(f"venv failed ({err}); trying virtualenv", flush=True)
+    shutil.rmtree(VENV, ignore_errors=True)
+    tools = ROOT / ".venv-tools"
+    try:
+        run(sys.executable, "-m", "pip", "install", "--quiet", "--target", tools, "virtualenv")
+        env = {**os.environ, "PYTHONPATH": str(tools)}
+        print("+ python -m virtualenv .venv", flush=True)
+        subprocess.run([sys.executable, "-m", "virtualenv", str(VENV)], env=env, check=True)
+    except subprocess.CalledProcessError:
+        shutil.rmtree(VENV, ignore_errors=True)
+        sys.exit(
+            "cannot create a virtual environment: install Python's venv module "
+            "(on Debian/Ubuntu: apt-get install python3-venv) and run this again"
+        )
+
+
 def install() -> None:
     """Create .venv and install everything into it, unless already done for these pyprojects."""
-    if STAMP.is_file() and STAMP.read_text() == _fingerprint():
+    if STAMP.is_file() and STAMP.read_text() == _fingerprint() and _has_pip():
         return
-    if not PYTHON.exists():
-        try:
-            venv.EnvBuilder(with_pip=True).create(VENV)
-        except Exception as err:  # e.g. Debian's Python without python3-venv
-            print(f"venv failed ({err}); trying virtualenv", flush=True)
-            run(sys.executable, "-m", "pip", "install", "--user", "--quiet", "virtualenv")
-            run(sys.executable, "-m", "virtualenv", VENV)
+    if not PYTHON.exists() or not _has_pip():
+        _create_venv()
     run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     run(PYTHON, "-m", "pip", "install", "--quiet", *INSTALL)
     STAMP.write_text(_fingerprint())
