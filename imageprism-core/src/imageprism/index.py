@@ -22,14 +22,13 @@ import numpy as np
 from imageprism._files import atomic_write
 from imageprism.errors import ConfigError, ImagePrismError
 from imageprism.images import ImageInput
-from imageprism.profiles import blend_many
 from imageprism.results import ImageFailure
+from imageprism.scoring import EmbeddingTable
 
 if TYPE_CHECKING:
     from imageprism.prism import ImagePrism
 
 FORMAT = "imageprism-index/1"
-_CHUNK_ROWS = 65_536
 
 
 class IndexFileError(ImagePrismError, ValueError):
@@ -75,8 +74,7 @@ class ImageIndex:
     def __init__(self, prism: ImagePrism) -> None:
         self.prism = prism
         self.ids: list[str] = []
-        self._rows: dict[str, list[np.ndarray | None]] = {name: [] for name in prism.dimensions}
-        self._stacked: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+        self._table = EmbeddingTable(list(prism.dimensions))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -102,28 +100,14 @@ class ImageIndex:
             if embedding is None:
                 continue
             self.ids.append(str(names[position]))
-            for name in self._rows:
-                self._rows[name].append(embedding.get(name))
-        self._stacked = None
+            self._table.append(embedding)
         return batch.errors
 
-    def _matrices(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        if self._stacked is None:
-            self._stacked = {name: self.prism._stack(rows) for name, rows in self._rows.items()}
-        return self._stacked
-
     def _score(self, query: ImageInput) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        embedded = self.prism.embed(query)
-        scores: dict[str, np.ndarray] = {}
-        for name, (matrix, present) in self._matrices().items():
-            row = np.full(len(self), np.nan)
-            if embedded.get(name) is not None and present.any():
-                where = np.flatnonzero(present)
-                for start in range(0, len(where), _CHUNK_ROWS):
-                    chunk = where[start : start + _CHUNK_ROWS]
-                    row[chunk] = self.prism._similarity_many(name, embedded[name], matrix[chunk])
-            scores[name] = row
-        return scores, blend_many(scores, self.prism.weights, self.prism.missing_scores)
+        dimensions = {name: self.prism.dimension(name) for name in self.prism.dimensions}
+        return self._table.scores(
+            dimensions, self.prism.embed(query), self.prism.weights, self.prism.missing_scores
+        )
 
     def _hits(
         self, order: np.ndarray, scores: dict[str, np.ndarray], weighted: np.ndarray
@@ -166,7 +150,7 @@ class ImageIndex:
                     "fingerprint": self.prism.dimension(name).fingerprint,
                     "metric": self.prism.dimension(name).metric,
                 }
-                for name in self._rows
+                for name in self.prism.dimensions
             },
         }
 
@@ -178,8 +162,8 @@ class ImageIndex:
         """
         target = Path(path)
         arrays: dict[str, np.ndarray] = {}
-        for number, (matrix, present) in enumerate(self._matrices().values()):
-            arrays[f"dim{number}_matrix"] = matrix
+        for number, (matrix, present) in enumerate(self._table.columns().values()):
+            arrays[f"dim{number}_matrix"] = np.zeros((len(self), 0)) if matrix is None else matrix
             arrays[f"dim{number}_present"] = present
 
         def write(temp: Path) -> None:
@@ -232,8 +216,16 @@ class ImageIndex:
             )
         index = cls(prism)
         index.ids = [str(i) for i in ids]
-        for number, name in enumerate(names):
-            matrix = arrays[f"dim{number}_matrix"]
-            present = arrays[f"dim{number}_present"]
-            index._rows[name] = [matrix[i] if present[i] else None for i in range(len(ids))]
+        columns = [(arrays[f"dim{n}_matrix"], arrays[f"dim{n}_present"]) for n in range(len(names))]
+        if any(len(present) != len(ids) for _, present in columns):
+            raise IndexFileError(
+                f"index {path} is inconsistent: ids and embeddings differ in count"
+            )
+        for row in range(len(ids)):
+            index._table.append(
+                {
+                    name: matrix[row] if present[row] else None
+                    for name, (matrix, present) in zip(names, columns, strict=True)
+                }
+            )
         return index

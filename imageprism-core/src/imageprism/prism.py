@@ -34,10 +34,10 @@ from imageprism.profiles import (
     MissingScores,
     ProfileSpec,
     blend,
-    blend_many,
     normalize_weights,
 )
 from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
+from imageprism.scoring import EmbeddingTable
 
 Embeddings = dict[str, np.ndarray | None]
 
@@ -503,24 +503,18 @@ class ImagePrism:
         """
         threshold = check_threshold(threshold)
         embeddings, errors, sources = self._embed_many(images)
-        valid = [e is not None for e in embeddings]
-        matrices = {
-            name: self._stack([e.get(name) if e is not None else None for e in embeddings])
-            for name in self.weights
-        }
+        representatives = EmbeddingTable(list(self._dimensions))
 
         def score_many(item: int, reps: list[int]) -> np.ndarray:
-            scores = {}
-            for name, (matrix, present) in matrices.items():
-                row = np.full(len(reps), np.nan)
-                if present[item]:
-                    mask = present[reps]
-                    chosen = np.asarray(reps)[mask]
-                    if chosen.size:
-                        row[mask] = self._similarity_many(name, matrix[item], matrix[chosen])
-                scores[name] = row
-            return blend_many(scores, self.weights, self.missing_scores)
+            # ``reps`` only grows, by the items that became representatives, in order
+            while len(representatives) < len(reps):
+                representatives.append(embeddings[reps[len(representatives)]] or {})
+            _, weighted = representatives.scores(
+                self._dimensions, embeddings[item] or {}, self.weights, self.missing_scores
+            )
+            return weighted
 
+        valid = [e is not None for e in embeddings]
         unique, labels = greedy_groups_many(valid, score_many, threshold)
         return DedupResult(
             unique=unique,
@@ -530,30 +524,6 @@ class ImagePrism:
             sources=sources,
             threshold=threshold,
         )
-
-    @staticmethod
-    def _stack(embeddings: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings as one matrix (zero rows where None) and a mask of the present ones."""
-        present = np.array([e is not None for e in embeddings], dtype=bool)
-        first = next((e for e in embeddings if e is not None), None)
-        if first is None:
-            return np.zeros((len(embeddings), 1)), present
-        matrix = np.zeros((len(embeddings), first.shape[0]), dtype=first.dtype)
-        for index, embedding in enumerate(embeddings):
-            if embedding is not None:
-                matrix[index] = embedding
-        return matrix, present
-
-    def _similarity_many(self, name: str, a: np.ndarray, others: np.ndarray) -> np.ndarray:
-        """Scores of ``a`` against rows of ``others``: vectorised when the dimension can."""
-        dimension = self._dimensions[name]
-        many = getattr(dimension, "similarity_many", None)
-        if many is not None:
-            scores = np.asarray(many(a, others), dtype=np.float64)
-        else:
-            values = [dimension.similarity(a, row) for row in others]
-            scores = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        return np.where(np.isfinite(scores), scores, np.nan)  # as in compare: not scorable
 
     def index(
         self, images: Iterable[ImageInput] = (), ids: Sequence[str] | None = None

@@ -1,0 +1,111 @@
+"""Scoring one image against many: a growable table of embeddings per dimension.
+
+Used by dedup (a query against the representatives so far) and by ``ImageIndex``
+(a query against every indexed image). Each dimension scores a whole block of
+rows at once through its ``similarity_many`` when it has one, in chunks so
+memory stays bounded; the scores are blended exactly as ``compare`` blends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from imageprism.dimension import Dimension
+from imageprism.profiles import MissingScores, blend_many
+
+_CHUNK_ROWS = 65_536
+
+
+def similarity_many(dimension: Dimension, a: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Scores of ``a`` against each row of ``others``; NaN where not scorable.
+
+    Uses the dimension's ``similarity_many`` when it has one, else ``similarity``
+    row by row. Non-finite scores count as "not scorable", as in ``compare``.
+    """
+    many = getattr(dimension, "similarity_many", None)
+    if many is not None:
+        scores = np.asarray(many(a, others), dtype=np.float64)
+    else:
+        values = [dimension.similarity(a, row) for row in others]
+        scores = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.where(np.isfinite(scores), scores, np.nan)
+
+
+class _Column:
+    """One dimension's embeddings: a matrix that doubles its capacity, and a presence mask."""
+
+    def __init__(self) -> None:
+        self.matrix: np.ndarray | None = None
+        self.present = np.zeros(0, dtype=bool)
+        self.size = 0
+
+    def append(self, embedding: np.ndarray | None) -> None:
+        if self.size == len(self.present):
+            capacity = max(16, 2 * len(self.present))
+            self.present = np.concatenate([self.present, np.zeros(capacity - self.size, bool)])
+            if self.matrix is not None:
+                grown = np.zeros((capacity, self.matrix.shape[1]), self.matrix.dtype)
+                grown[: self.size] = self.matrix[: self.size]
+                self.matrix = grown
+        if embedding is not None:
+            if self.matrix is None:
+                self.matrix = np.zeros((len(self.present), embedding.shape[0]), embedding.dtype)
+            self.matrix[self.size] = embedding
+            self.present[self.size] = True
+        self.size += 1
+
+    def rows(self) -> tuple[np.ndarray | None, np.ndarray]:
+        matrix = None if self.matrix is None else self.matrix[: self.size]
+        return matrix, self.present[: self.size]
+
+
+class EmbeddingTable:
+    """Embeddings of many images for a fixed set of dimensions, appended one image at a time."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._columns = {name: _Column() for name in names}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, embeddings: Mapping[str, np.ndarray | None]) -> None:
+        """Add one image's embeddings (a missing or None entry is "no embedding")."""
+        for name, column in self._columns.items():
+            column.append(embeddings.get(name))
+        self._size += 1
+
+    def columns(self) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
+        """Per dimension, the matrix of rows (None when no row has an embedding) and the mask."""
+        return {name: column.rows() for name, column in self._columns.items()}
+
+    def scores(
+        self,
+        dimensions: Mapping[str, Dimension],
+        query: Mapping[str, np.ndarray | None],
+        weights: Mapping[str, float],
+        missing: MissingScores,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per dimension, ``query`` scored against every row (NaN where not scorable), and the
+        weighted blend of those scores (NaN where ``compare`` would give None)."""
+        scores: dict[str, np.ndarray] = {}
+        for name, (matrix, present) in self.columns().items():
+            row = np.full(self._size, np.nan)
+            embedding = query.get(name)
+            if embedding is not None and matrix is not None:
+                where = np.flatnonzero(present)
+                for start in range(0, len(where), _CHUNK_ROWS):
+                    chunk = where[start : start + _CHUNK_ROWS]
+                    row[chunk] = similarity_many(dimensions[name], embedding, matrix[chunk])
+            scores[name] = row
+        return scores, blend_many(scores, weights, missing)
+
+    def row(self, index: int) -> dict[str, Any]:
+        """One image's embeddings back (None where it has none)."""
+        return {
+            name: (matrix[index] if matrix is not None and present[index] else None)
+            for name, (matrix, present) in self.columns().items()
+        }
