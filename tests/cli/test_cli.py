@@ -120,5 +120,7 @@ def test_search_with_another_prism_configuration_is_refused(capsys, demo_photos,
     out = tmp_path / "photos.prism"
     assert main(["index", "build", str(demo_photos["coffee"]), "-o", str(out)]) == 0
     capsys.readouterr()
+    assert main(["search", str(out), str(demo_photos["coffee"])]) == 0  # the build's settings
+    capsys.readouterr()
     code = main(["search", str(out), str(demo_photos["coffee"]), "--profile", "dedup"])
     assert code == 2

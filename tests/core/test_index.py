@@ -154,3 +154,18 @@ def test_saving_into_a_missing_folder_is_a_clear_error_and_files_get_normal_mode
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_load_without_a_prism_rebuilds_the_one_the_index_was_built_with(demo_photos, tmp_path):
+    names, paths = _photos(demo_photos)
+    config = HashConfig(flip=False, windows=(1.0, 0.5), hash_size=16)
+    prism = ImagePrism(config={"hash": config}, missing_scores="renormalize")
+    index = prism.index(paths, ids=names)
+    path = index.save(tmp_path / "a.prism")
+    loaded = ImageIndex.load(path)
+    assert loaded.prism.dimension("hash").config == config
+    assert loaded.prism.missing_scores == "renormalize"
+    query = demo_photos["rocket"]
+    assert [h.to_dict() for h in loaded.search(query, k=3)] == [
+        h.to_dict() for h in index.search(query, k=3)
+    ]

@@ -143,7 +143,8 @@ def _index_build(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    index = ImageIndex.load(args.index, _prism(args))
+    chosen = args.dimensions or args.profile
+    index = ImageIndex.load(args.index, _prism(args) if chosen else None)
     if args.threshold is not None:
         hits = index.range_search(args.query, args.threshold)
     else:

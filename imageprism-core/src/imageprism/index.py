@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from imageprism._files import atomic_write
 from imageprism.errors import ConfigError, ImagePrismError
@@ -142,16 +143,21 @@ class ImageIndex:
         return self._hits(order, scores, weighted)
 
     def _manifest(self) -> dict[str, Any]:
+        dimensions = {}
+        for name in self.prism.dimensions:
+            dimension = self.prism.dimension(name)
+            config = getattr(dimension, "config", None)
+            dimensions[name] = {
+                "fingerprint": dimension.fingerprint,
+                "metric": dimension.metric,
+                "config": config.model_dump(mode="json") if isinstance(config, BaseModel) else None,
+            }
         return {
             "format": FORMAT,
             "count": len(self),
-            "dimensions": {
-                name: {
-                    "fingerprint": self.prism.dimension(name).fingerprint,
-                    "metric": self.prism.dimension(name).metric,
-                }
-                for name in self.prism.dimensions
-            },
+            "dimensions": dimensions,
+            "weights": dict(self.prism.weights),
+            "missing_scores": self.prism.missing_scores,
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -180,8 +186,11 @@ class ImageIndex:
         return atomic_write(target, write)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], prism: ImagePrism) -> ImageIndex:
+    def load(cls, path: str | os.PathLike[str], prism: ImagePrism | None = None) -> ImageIndex:
         """Read an index written by ``save``, for use with ``prism``.
+
+        Without ``prism``, one is made from the dimensions, configs and weights
+        the index was built with.
 
         Raises:
             IndexFileError: the file is not an index, or ``prism``'s dimensions or their
@@ -203,6 +212,8 @@ class ImageIndex:
             raise
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
             raise IndexFileError(f"cannot read index {path}: {type(err).__name__}: {err}") from err
+        if prism is None:
+            prism = _prism_of(manifest, path)
         ours = {name: prism.dimension(name).fingerprint for name in prism.dimensions}
         theirs = {name: info["fingerprint"] for name, info in manifest["dimensions"].items()}
         if ours != theirs:
@@ -229,3 +240,19 @@ class ImageIndex:
                 }
             )
         return index
+
+
+def _prism_of(manifest: dict[str, Any], path: object) -> ImagePrism:
+    """The prism an index was built with, from its manifest."""
+    from imageprism.prism import ImagePrism
+
+    dimensions = manifest["dimensions"]
+    try:
+        return ImagePrism(
+            list(dimensions),
+            weights=manifest.get("weights") or None,
+            config={n: d["config"] for n, d in dimensions.items() if d.get("config") is not None},
+            missing_scores=manifest.get("missing_scores", "zero"),
+        )
+    except ImagePrismError as err:
+        raise IndexFileError(f"cannot rebuild the prism of index {path}: {err}") from err
