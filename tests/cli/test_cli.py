@@ -124,3 +124,14 @@ def test_search_with_another_prism_configuration_is_refused(capsys, demo_photos,
     capsys.readouterr()
     code = main(["search", str(out), str(demo_photos["coffee"]), "--profile", "dedup"])
     assert code == 2
+
+
+def test_progress_bar_draws_on_a_terminal_and_not_with_quiet(capsys, demo_photos, monkeypatch):
+    import sys as _sys
+
+    folder = str(demo_photos["coffee"].parent)
+    monkeypatch.setattr(_sys.stderr, "isatty", lambda: True, raising=False)
+    assert main(["dedup", folder]) == 0
+    assert "embedding [" in capsys.readouterr().err
+    assert main(["dedup", folder, "--quiet"]) == 0
+    assert "embedding [" not in capsys.readouterr().err

@@ -409,3 +409,17 @@ def test_a_nan_score_from_a_plugin_counts_as_not_scored(monkeypatch):
     result = prism.compare(_solid((1, 2, 3)), _solid((1, 2, 3)))
     assert result.scores["colour"] is None and result.weighted_score == pytest.approx(0.5)
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_embed_many_reports_progress_after_each_batch():
+    calls = []
+    images = [_solid((i, 0, 0)) for i in range(10)]
+    ImagePrism(batch_size=3, threads=1).embed_many(
+        images, progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls == [(3, 10), (6, 10), (9, 10), (10, 10)]
+    calls.clear()
+    ImagePrism(batch_size=4, threads=1).dedup(
+        iter(images), progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls == [(4, None), (8, None), (10, None)]

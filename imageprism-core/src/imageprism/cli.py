@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,37 @@ def _prism(args: argparse.Namespace) -> ImagePrism:
     )
 
 
+class _ProgressBar:
+    """A one-line progress bar on standard error, redrawn at most ten times a second."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.drawn = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.drawn < 0.1 and done != total:
+            return
+        self.drawn = now
+        rate = done / max(now - self.started, 1e-9)
+        if total:
+            filled = int(30 * done / total)
+            bar = "#" * filled + "." * (30 - filled)
+            text = f"{self.label} [{bar}] {done}/{total} {rate:.0f}/s"
+        else:
+            text = f"{self.label} {done} {rate:.0f}/s"
+        end = "\n" if total and done >= total else ""
+        print(f"\r{text}", end=end, file=sys.stderr, flush=True)
+
+
+def _progress(args: argparse.Namespace, label: str) -> _ProgressBar | None:
+    """A progress bar when standard error is a terminal and --quiet is not given."""
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        return None
+    return _ProgressBar(label)
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
@@ -88,7 +120,7 @@ def _embed(args: argparse.Namespace) -> int:
     files = list(_walk(args.images))
     if not files:
         raise _UsageError("no image files found in the given paths")
-    batch = _prism(args).embed_many(files)
+    batch = _prism(args).embed_many(files, progress=_progress(args, "embedding"))
     if args.json:
         _print_json(batch.to_dict())
     else:
@@ -108,7 +140,9 @@ def _dedup(args: argparse.Namespace) -> int:
     files = list(_walk(args.images))
     if not files:
         raise _UsageError("no image files found in the given paths")
-    result = _prism(args).dedup(files, threshold=args.threshold)
+    result = _prism(args).dedup(
+        files, threshold=args.threshold, progress=_progress(args, "embedding")
+    )
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -130,7 +164,7 @@ def _index_build(args: argparse.Namespace) -> int:
     if not files:
         raise _UsageError("no image files found in the given paths")
     index = ImageIndex(_prism(args))
-    failures = index.add(files)
+    failures = index.add(files, progress=_progress(args, "indexing"))
     path = index.save(args.output)
     if args.json:
         _print_json(
@@ -226,6 +260,10 @@ def _models_list(args: argparse.Namespace) -> int:
 def _models_pull(args: argparse.Namespace) -> int:
     from imageprism.hub import resolve_model_file
 
+    if args.quiet or not sys.stderr.isatty():
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()  # otherwise huggingface_hub draws one per download
     pulled = []
     for name, spec in _model_specs(args.names):
         if not spec.model_files:
@@ -259,6 +297,7 @@ def _parser() -> argparse.ArgumentParser:
             help="how a dimension that cannot score counts in the weighted score (default: zero)",
         )
         p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("compare", help="score two images on every dimension")
     p.add_argument("a", help="first image")
@@ -302,6 +341,7 @@ def _parser() -> argparse.ArgumentParser:
     p = models_sub.add_parser(
         "pull", help="download and verify model files now, so later use works offline"
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("names", nargs="*", help="dimension names (default: every model-backed one)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_models_pull)

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,7 +81,11 @@ class ImageIndex:
         return len(self.ids)
 
     def add(
-        self, images: Iterable[ImageInput], ids: Sequence[str] | None = None
+        self,
+        images: Iterable[ImageInput],
+        ids: Sequence[str] | None = None,
+        *,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> list[ImageFailure]:
         """Embed and add images (in batches); returns the inputs that failed.
 
@@ -91,7 +95,7 @@ class ImageIndex:
         Raises:
             ConfigError: ``ids`` does not give one id per image.
         """
-        batch = self.prism.embed_many(images)
+        batch = self.prism.embed_many(images, progress=progress)
         if ids is not None and len(ids) != len(batch.sources):
             raise ConfigError(
                 f"ids must give one id per image: {len(ids)} ids for {len(batch.sources)} images"

@@ -6,7 +6,7 @@ import inspect
 import math
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
@@ -40,6 +40,8 @@ from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, Image
 from imageprism.scoring import EmbeddingTable
 
 Embeddings = dict[str, np.ndarray | None]
+Progress = Callable[[int, int | None], None]
+"""``progress(done, total)``: how many inputs are processed so far, of how many (None: unknown)."""
 
 
 def _names(dimensions: str | Iterable[str]) -> list[str]:
@@ -394,9 +396,10 @@ class ImagePrism:
         return results, failed
 
     def _embed_many(
-        self, images: Iterable[ImageInput]
+        self, images: Iterable[ImageInput], progress: Progress | None = None
     ) -> tuple[list[Embeddings | None], list[ImageFailure], list[str]]:
         """Embed inputs a few batches at a time, so only those images are in memory."""
+        total = len(images) if isinstance(images, Sized) else None
         embeddings: list[Embeddings | None] = []
         errors: list[ImageFailure] = []
         sources: list[str] = []
@@ -421,6 +424,8 @@ class ImagePrism:
                     errors.append(ImageFailure(index, image.source, _reason(failed[position])))
                 else:
                     embeddings[index] = results[position]
+            if progress is not None:
+                progress(len(sources), total)
 
         for index, image in enumerate(images):
             sources.append(describe(image))
@@ -450,14 +455,21 @@ class ImagePrism:
             raise failed[0]
         return results[0]
 
-    def embed_many(self, images: Iterable[ImageInput]) -> EmbeddingBatch:
+    def embed_many(
+        self, images: Iterable[ImageInput], *, progress: Progress | None = None
+    ) -> EmbeddingBatch:
         """Embed many images in batches; a bad image is reported, never fatal.
+
+        Args:
+            images: The inputs.
+            progress: Called as ``progress(done, total)`` after each batch
+                (``total`` is None when ``images`` has no length).
 
         Returns:
             An ``EmbeddingBatch``: embeddings in input order (None for the inputs
             that failed) and ``errors`` with each failure's index, source and reason.
         """
-        embeddings, errors, sources = self._embed_many(images)
+        embeddings, errors, sources = self._embed_many(images, progress)
         return EmbeddingBatch(embeddings=embeddings, errors=errors, sources=sources)
 
     # -- scoring ---------------------------------------------------------------------------
@@ -489,7 +501,13 @@ class ImagePrism:
             weights=dict(self.weights),
         )
 
-    def dedup(self, images: Iterable[ImageInput], threshold: float = 0.9) -> DedupResult:
+    def dedup(
+        self,
+        images: Iterable[ImageInput],
+        threshold: float = 0.9,
+        *,
+        progress: Progress | None = None,
+    ) -> DedupResult:
         """Group near-duplicates greedily, in input order (the 0.1 semantics).
 
         Each image is compared with the representatives kept so far, in order,
@@ -500,9 +518,10 @@ class ImagePrism:
         Args:
             images: The images, in the order that decides representatives.
             threshold: Score in [0, 1] at or above which two images are duplicates.
+            progress: Called as ``progress(done, total)`` while embedding.
         """
         threshold = check_threshold(threshold)
-        embeddings, errors, sources = self._embed_many(images)
+        embeddings, errors, sources = self._embed_many(images, progress)
         representatives = EmbeddingTable(list(self._dimensions))
 
         def score_many(item: int, reps: list[int]) -> np.ndarray:
