@@ -135,3 +135,27 @@ def test_progress_bar_draws_on_a_terminal_and_not_with_quiet(capsys, demo_photos
     assert "embedding [" in capsys.readouterr().err
     assert main(["dedup", folder, "--quiet"]) == 0
     assert "embedding [" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_embed_writes_a_file_that_reads_back_into_an_index(capsys, demo_photos, tmp_path, suffix):
+    from imageprism import ImageIndex, ImagePrism
+
+    folder = str(demo_photos["coffee"].parent)
+    out = tmp_path / f"embeddings{suffix}"
+    assert main(["embed", folder, "-o", str(out), "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["count"] == len(demo_photos)
+    index = ImageIndex.from_embeddings(out)
+    direct = ImagePrism().index(sorted(map(str, demo_photos.values())))
+    query = demo_photos["chelsea"]
+    assert [h.to_dict() for h in index.search(query, k=4)] == [
+        h.to_dict() for h in direct.search(query, k=4)
+    ]
+    assert main(["search", str(out), str(query), "--k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["id"].endswith("chelsea.jpg")
+
+
+def test_embed_output_must_be_npz_or_parquet(capsys, demo_photos, tmp_path):
+    code = main(["embed", str(demo_photos["coffee"]), "-o", str(tmp_path / "x.csv")])
+    assert code == 2 and ".npz or .parquet" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def test_save_and_load_give_the_same_results_and_adding_works(demo_photos, tmp_p
 def test_loading_with_other_fingerprints_is_refused(demo_photos, tmp_path):
     path = ImagePrism().index([demo_photos["coffee"]]).save(tmp_path / "a.prism")
     other = ImagePrism(config={"hash": HashConfig(flip=False)})
-    with pytest.raises(IndexFileError, match="hash differ.*build the index again"):
+    with pytest.raises(IndexFileError, match="hash differ.*make it again"):
         ImageIndex.load(path, other)
     registry, _ = registry_with("colour")
     with pytest.raises(IndexFileError, match="colour"):

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from imageprism._version import __version__
+from imageprism.embeddings_file import SUFFIXES as EMBEDDING_SUFFIXES
+from imageprism.embeddings_file import write_embeddings
 from imageprism.errors import ImageLoadError, ImagePrismError
 from imageprism.index import ImageIndex
 from imageprism.plugins import get_registry
@@ -120,7 +122,28 @@ def _embed(args: argparse.Namespace) -> int:
     files = list(_walk(args.images))
     if not files:
         raise _UsageError("no image files found in the given paths")
-    batch = _prism(args).embed_many(files, progress=_progress(args, "embedding"))
+    prism = _prism(args)
+    batch = prism.embed_many(files, progress=_progress(args, "embedding"))
+    if args.output:
+        good = [i for i, e in enumerate(batch.embeddings) if e is not None]
+        path = write_embeddings(
+            args.output,
+            [batch.sources[i] for i in good],
+            [batch.embeddings[i] for i in good],  # type: ignore[misc]
+            prism,
+        )
+        if args.json:
+            _print_json(
+                {
+                    "output": str(path),
+                    "count": len(good),
+                    "errors": [e.to_dict() for e in batch.errors],
+                }
+            )
+        else:
+            print(f"wrote {len(good)} embeddings to {path}")
+        _report_errors(batch.errors)
+        return EXIT_SOME_FAILED if batch.errors else EXIT_OK
     if args.json:
         _print_json(batch.to_dict())
     else:
@@ -177,8 +200,11 @@ def _index_build(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    chosen = args.dimensions or args.profile
-    index = ImageIndex.load(args.index, _prism(args) if chosen else None)
+    prism = _prism(args) if args.dimensions or args.profile else None
+    if Path(args.index).suffix.lower() in EMBEDDING_SUFFIXES:
+        index = ImageIndex.from_embeddings(args.index, prism)
+    else:
+        index = ImageIndex.load(args.index, prism)
     if args.threshold is not None:
         hits = index.range_search(args.query, args.threshold)
     else:
@@ -305,8 +331,13 @@ def _parser() -> argparse.ArgumentParser:
     scoring(p)
     p.set_defaults(run=_compare)
 
-    p = sub.add_parser("embed", help="print embeddings of images (files or folders)")
+    p = sub.add_parser("embed", help="print or save embeddings of images (files or folders)")
     p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="write the embeddings to FILE.npz or FILE.parquet (ids, one column per dimension)",
+    )
     scoring(p)
     p.set_defaults(run=_embed)
 
@@ -325,7 +356,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_index_build)
 
     p = sub.add_parser("search", help="find the images of an index most like a query image")
-    p.add_argument("index", help="an index file from `imageprism index build`")
+    p.add_argument(
+        "index", help="an index from `imageprism index build`, or a file from `embed -o`"
+    )
     p.add_argument("query", help="the query image")
     p.add_argument("--k", type=int, default=10, help="how many hits (default 10)")
     p.add_argument("--threshold", type=float, help="instead of --k: every hit scoring this or more")

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,22 +147,7 @@ class ImageIndex:
         return self._hits(order, scores, weighted)
 
     def _manifest(self) -> dict[str, Any]:
-        dimensions = {}
-        for name in self.prism.dimensions:
-            dimension = self.prism.dimension(name)
-            config = getattr(dimension, "config", None)
-            dimensions[name] = {
-                "fingerprint": dimension.fingerprint,
-                "metric": dimension.metric,
-                "config": config.model_dump(mode="json") if isinstance(config, BaseModel) else None,
-            }
-        return {
-            "format": FORMAT,
-            "count": len(self),
-            "dimensions": dimensions,
-            "weights": dict(self.prism.weights),
-            "missing_scores": self.prism.missing_scores,
-        }
+        return {"format": FORMAT, "count": len(self), **prism_manifest(self.prism)}
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the index to one file (a zip of a JSON manifest, ids and arrays).
@@ -216,34 +201,84 @@ class ImageIndex:
             raise
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
             raise IndexFileError(f"cannot read index {path}: {type(err).__name__}: {err}") from err
-        if prism is None:
-            prism = _prism_of(manifest, path)
-        ours = {name: prism.dimension(name).fingerprint for name in prism.dimensions}
-        theirs = {name: info["fingerprint"] for name, info in manifest["dimensions"].items()}
-        if ours != theirs:
-            differing = sorted(
-                name for name in set(ours) | set(theirs) if ours.get(name) != theirs.get(name)
-            )
-            raise IndexFileError(
-                f"index {path} was built with other dimensions or settings than this prism: "
-                f"{', '.join(differing)} differ (index: {theirs}; prism: {ours}); "
-                "build the index again with this prism"
-            )
+        prism = prism_for(manifest, prism, path)
+        columns = {
+            name: (arrays[f"dim{n}_matrix"], arrays[f"dim{n}_present"])
+            for n, name in enumerate(names)
+        }
+        return cls._from_columns(prism, ids, columns, path)
+
+    @classmethod
+    def _from_columns(
+        cls,
+        prism: ImagePrism,
+        ids: Sequence[str],
+        columns: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        path: object,
+    ) -> ImageIndex:
+        if any(len(present) != len(ids) for _, present in columns.values()):
+            raise IndexFileError(f"{path} is inconsistent: ids and embeddings differ in count")
         index = cls(prism)
         index.ids = [str(i) for i in ids]
-        columns = [(arrays[f"dim{n}_matrix"], arrays[f"dim{n}_present"]) for n in range(len(names))]
-        if any(len(present) != len(ids) for _, present in columns):
-            raise IndexFileError(
-                f"index {path} is inconsistent: ids and embeddings differ in count"
-            )
         for row in range(len(ids)):
             index._table.append(
                 {
                     name: matrix[row] if present[row] else None
-                    for name, (matrix, present) in zip(names, columns, strict=True)
+                    for name, (matrix, present) in columns.items()
                 }
             )
         return index
+
+    @classmethod
+    def from_embeddings(
+        cls, path: str | os.PathLike[str], prism: ImagePrism | None = None
+    ) -> ImageIndex:
+        """An index of the embeddings in a file written by ``imageprism embed -o`` (.npz or
+        .parquet); checked against ``prism`` as ``load`` does."""
+        from imageprism.embeddings_file import read_embeddings
+
+        ids, columns, manifest = read_embeddings(path)
+        return cls._from_columns(prism_for(manifest, prism, path), ids, columns, path)
+
+
+def prism_manifest(prism: ImagePrism) -> dict[str, Any]:
+    """What a saved index or embeddings file records of the prism that made it."""
+    dimensions = {}
+    for name in prism.dimensions:
+        dimension = prism.dimension(name)
+        config = getattr(dimension, "config", None)
+        dimensions[name] = {
+            "fingerprint": dimension.fingerprint,
+            "metric": dimension.metric,
+            "config": config.model_dump(mode="json") if isinstance(config, BaseModel) else None,
+        }
+    return {
+        "dimensions": dimensions,
+        "weights": dict(prism.weights),
+        "missing_scores": prism.missing_scores,
+    }
+
+
+def prism_for(manifest: dict[str, Any], prism: ImagePrism | None, path: object) -> ImagePrism:
+    """``prism`` checked against a manifest (or, when None, the prism the manifest records).
+
+    Raises:
+        IndexFileError: the dimensions or their fingerprints differ.
+    """
+    if prism is None:
+        prism = _prism_of(manifest, path)
+    ours = {name: prism.dimension(name).fingerprint for name in prism.dimensions}
+    theirs = {name: info["fingerprint"] for name, info in manifest["dimensions"].items()}
+    if ours != theirs:
+        differing = sorted(
+            name for name in set(ours) | set(theirs) if ours.get(name) != theirs.get(name)
+        )
+        raise IndexFileError(
+            f"{path} was made with other dimensions or settings than this prism: "
+            f"{', '.join(differing)} differ (file: {theirs}; prism: {ours}); "
+            "make it again with this prism"
+        )
+    return prism
 
 
 def _prism_of(manifest: dict[str, Any], path: object) -> ImagePrism:
