@@ -159,3 +159,16 @@ def test_embed_writes_a_file_that_reads_back_into_an_index(capsys, demo_photos, 
 def test_embed_output_must_be_npz_or_parquet(capsys, demo_photos, tmp_path):
     code = main(["embed", str(demo_photos["coffee"]), "-o", str(tmp_path / "x.csv")])
     assert code == 2 and ".npz or .parquet" in capsys.readouterr().err
+
+
+def test_doctor_reports_each_check_with_a_fix_for_problems(capsys, monkeypatch):
+    assert main(["doctor", "--json"]) in (0, 1)
+    report = json.loads(capsys.readouterr().out)
+    names = {c["name"] for c in report["checks"]}
+    assert {"python", "imageprism-core", "plugin hash", "onnxruntime"} <= names
+    assert all(c["fix"] for c in report["checks"] if not c["ok"])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("IMAGEPRISM_CACHE_DIR", "/nonexistent-imageprism-cache")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "problem" in out and "fix: imageprism models pull semantic" in out

@@ -304,6 +304,22 @@ def _models_pull(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from imageprism.doctor import run_checks
+
+    checks = run_checks()
+    problems = [c for c in checks if not c.ok]
+    if args.json:
+        _print_json({"ok": not problems, "checks": [c.to_dict() for c in checks]})
+    else:
+        width = max(len(c.name) for c in checks)
+        for check in checks:
+            status = "ok     " if check.ok else "problem"
+            fix = f"\n{'':{width + 11}}fix: {check.fix}" if check.fix else ""
+            print(f"{status}  {check.name:<{width}}  {check.detail}{fix}")
+    return EXIT_SOME_FAILED if problems else EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imageprism",
@@ -378,6 +394,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="dimension names (default: every model-backed one)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_models_pull)
+
+    p = sub.add_parser(
+        "doctor", help="check the setup: packs, plugins, model cache, ONNX Runtime, formats"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_doctor)
 
     p = sub.add_parser("plugins", help="list discovered plugins, their distributions and versions")
     p.add_argument("--json", action="store_true", help="print JSON")
