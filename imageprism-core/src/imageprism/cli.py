@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from imageprism._version import __version__
 from imageprism.embeddings_file import SUFFIXES as EMBEDDING_SUFFIXES
 from imageprism.embeddings_file import write_embeddings
 from imageprism.errors import ImageLoadError, ImagePrismError
+from imageprism.folders import Skipped, find_images
 from imageprism.index import ImageIndex
 from imageprism.plugins import get_registry
 from imageprism.prism import ImagePrism
@@ -27,27 +27,28 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
-
 
 class _UsageError(Exception):
     pass
 
 
-def _walk(paths: Sequence[str]) -> Iterator[str]:
-    """Files as given, and image files found recursively in folders (sorted, hidden skipped)."""
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_dir():
-            yield raw
-            continue
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                    yield str(Path(root) / name)
+def _files(args: argparse.Namespace) -> tuple[list[str], list[Skipped]]:
+    """Image files in the given paths (folders walked), and the paths skipped with reasons."""
+    files, skipped = find_images(args.images, include_hidden=args.hidden)
+    if not files:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped)
+        raise _UsageError(
+            "no image files found in the given paths" + (f" ({reasons})" if reasons else "")
+        )
+    return files, skipped
+
+
+def _finish(errors: Sequence[Any], skipped: Sequence[Skipped]) -> int:
+    """List every input that could not be used, at the end; the exit code says if any."""
+    for item in skipped:
+        print(f"imageprism: skipped {item.path}: {item.reason}", file=sys.stderr)
+    _report_errors(errors)
+    return EXIT_SOME_FAILED if errors or skipped else EXIT_OK
 
 
 def _prism(args: argparse.Namespace) -> ImagePrism:
@@ -119,9 +120,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    files = list(_walk(args.images))
-    if not files:
-        raise _UsageError("no image files found in the given paths")
+    files, skipped = _files(args)
     prism = _prism(args)
     batch = prism.embed_many(files, progress=_progress(args, "embedding"))
     if args.output:
@@ -138,14 +137,14 @@ def _embed(args: argparse.Namespace) -> int:
                     "output": str(path),
                     "count": len(good),
                     "errors": [e.to_dict() for e in batch.errors],
+                    "skipped": [item.to_dict() for item in skipped],
                 }
             )
         else:
             print(f"wrote {len(good)} embeddings to {path}")
-        _report_errors(batch.errors)
-        return EXIT_SOME_FAILED if batch.errors else EXIT_OK
+        return _finish(batch.errors, skipped)
     if args.json:
-        _print_json(batch.to_dict())
+        _print_json({**batch.to_dict(), "skipped": [item.to_dict() for item in skipped]})
     else:
         data = batch.to_dict()
         for source, embedding in zip(batch.sources, data["embeddings"], strict=True):
@@ -155,19 +154,16 @@ def _embed(args: argparse.Namespace) -> int:
                     for k, v in embedding.items()
                 )
                 print(f"{source}  {parts}")
-    _report_errors(batch.errors)
-    return EXIT_SOME_FAILED if batch.errors else EXIT_OK
+    return _finish(batch.errors, skipped)
 
 
 def _dedup(args: argparse.Namespace) -> int:
-    files = list(_walk(args.images))
-    if not files:
-        raise _UsageError("no image files found in the given paths")
+    files, skipped = _files(args)
     result = _prism(args).dedup(
         files, threshold=args.threshold, progress=_progress(args, "embedding")
     )
     if args.json:
-        _print_json(result.to_dict())
+        _print_json({**result.to_dict(), "skipped": [item.to_dict() for item in skipped]})
     else:
         good = len(files) - len(result.errors)
         print(
@@ -178,25 +174,26 @@ def _dedup(args: argparse.Namespace) -> int:
             print(f"keep {result.sources[group[0]]}")
             for member in group[1:]:
                 print(f"  dup {result.sources[member]}")
-    _report_errors(result.errors)
-    return EXIT_SOME_FAILED if result.errors else EXIT_OK
+    return _finish(result.errors, skipped)
 
 
 def _index_build(args: argparse.Namespace) -> int:
-    files = list(_walk(args.images))
-    if not files:
-        raise _UsageError("no image files found in the given paths")
+    files, skipped = _files(args)
     index = ImageIndex(_prism(args))
     failures = index.add(files, progress=_progress(args, "indexing"))
     path = index.save(args.output)
     if args.json:
         _print_json(
-            {"output": str(path), "count": len(index), "errors": [f.to_dict() for f in failures]}
+            {
+                "output": str(path),
+                "count": len(index),
+                "errors": [f.to_dict() for f in failures],
+                "skipped": [item.to_dict() for item in skipped],
+            }
         )
     else:
         print(f"indexed {len(index)} images into {path}")
-    _report_errors(failures)
-    return EXIT_SOME_FAILED if failures else EXIT_OK
+    return _finish(failures, skipped)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -341,6 +338,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    def folders(p: argparse.ArgumentParser) -> None:
+        p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+        p.add_argument("--hidden", action="store_true", help="include hidden files and folders")
+
     p = sub.add_parser("compare", help="score two images on every dimension")
     p.add_argument("a", help="first image")
     p.add_argument("b", help="second image")
@@ -348,7 +349,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_compare)
 
     p = sub.add_parser("embed", help="print or save embeddings of images (files or folders)")
-    p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    folders(p)
     p.add_argument(
         "-o",
         "--output",
@@ -358,7 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_embed)
 
     p = sub.add_parser("dedup", help="group near-duplicate images (files or folders)")
-    p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    folders(p)
     p.add_argument("--threshold", type=float, default=0.9, help="score in [0, 1] (default 0.9)")
     scoring(p)
     p.set_defaults(run=_dedup)
@@ -366,7 +367,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build a search index of images (files or folders)")
     index_sub = p.add_subparsers(dest="index_command", required=True, metavar="ACTION")
     p = index_sub.add_parser("build", help="embed images and save the index to one file")
-    p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    folders(p)
     p.add_argument("-o", "--output", required=True, help="the index file to write")
     scoring(p)
     p.set_defaults(run=_index_build)
