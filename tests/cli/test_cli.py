@@ -172,3 +172,35 @@ def test_doctor_reports_each_check_with_a_fix_for_problems(capsys, monkeypatch):
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "problem" in out and "fix: imageprism models pull semantic" in out
+
+
+def test_dedup_report_writes_one_page_with_every_group(capsys, demo_photos, tmp_path):
+    folder = demo_photos["coffee"].parent
+    (tmp_path / "photos").mkdir()
+    for path in folder.iterdir():
+        (tmp_path / "photos" / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff broken")
+    report = tmp_path / "dupes.html"
+    code = main(["dedup", str(tmp_path / "photos"), "--report", str(report), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1  # the broken file
+    html = report.read_text()
+    assert html.count('class="group"') == len(result["groups"]) > 0
+    assert "broken.jpg" in html and "data:image/jpeg;base64," in html
+
+
+def test_hidden_files_are_skipped_unless_asked(capsys, demo_photos, tmp_path):
+    (tmp_path / ".hidden.jpg").write_bytes(demo_photos["coffee"].read_bytes())
+    (tmp_path / "seen.jpg").write_bytes(demo_photos["rocket"].read_bytes())
+    assert main(["embed", str(tmp_path), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["sources"]) == 1
+    assert main(["embed", str(tmp_path), "--hidden", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["sources"]) == 2
+
+
+def test_missing_paths_are_listed_at_the_end_and_good_files_still_processed(
+    capsys, demo_photos, tmp_path
+):
+    code = main(["dedup", str(demo_photos["coffee"]), str(tmp_path / "gone")])
+    out, err = capsys.readouterr()
+    assert code == 1 and "1 images" in out and "skipped" in err and "gone" in err

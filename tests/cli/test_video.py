@@ -258,3 +258,20 @@ def test_bad_sampling_arguments_are_config_errors(video, prism, arguments):
 def test_bad_threshold_is_a_config_error(video, prism):
     with pytest.raises(ConfigError, match="threshold"):
         dedup_video(prism, video, threshold=1.5)
+
+
+def test_cli_dedups_a_video_and_writes_distinct_frames(video: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    from imageprism.cli import main
+
+    out = tmp_path / "frames"
+    code = main(["dedup", str(video), "--every", "0.5s", "--out", str(out), "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [frame["index"] for frame in data["kept"]] == [0, 10]
+    assert (out / "frames.json").is_file()
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(
+        Path(frame["file"]).name for frame in data["kept"]
+    )
+    assert main(["dedup", str(video), "--every", "soon"]) == 2

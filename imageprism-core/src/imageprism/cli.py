@@ -22,6 +22,7 @@ from imageprism.folders import Skipped, find_images
 from imageprism.index import ImageIndex
 from imageprism.plugins import get_registry
 from imageprism.prism import ImagePrism
+from imageprism.report import render_report, write_report
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -157,11 +158,76 @@ def _embed(args: argparse.Namespace) -> int:
     return _finish(batch.errors, skipped)
 
 
-def _dedup(args: argparse.Namespace) -> int:
-    files, skipped = _files(args)
-    result = _prism(args).dedup(
-        files, threshold=args.threshold, progress=_progress(args, "embedding")
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"})
+
+
+def _every(text: str | None) -> tuple[float | None, int | None]:
+    """``--every``: ``0.5s`` (seconds) or ``10`` / ``10f`` (every Nth frame)."""
+    if text is None:
+        return None, None
+    value = text.strip().lower()
+    try:
+        if value.endswith("s"):
+            return float(value[:-1]), None
+        return None, int(value.removesuffix("f"))
+    except ValueError:
+        raise _UsageError(
+            f"--every takes seconds like 0.5s or a frame count like 10, got {text!r}"
+        ) from None
+
+
+def _dedup_video(args: argparse.Namespace) -> int:
+    from imageprism.video import dedup_video
+
+    every_seconds, every_frames = _every(args.every)
+    result = dedup_video(
+        _prism(args),
+        args.images[0],
+        threshold=args.threshold,
+        every_seconds=every_seconds,
+        every_frames=every_frames,
+        out_dir=args.out,
     )
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(
+            f"{len(result.frames)} frames sampled, {len(result.kept)} distinct "
+            f"(threshold {args.threshold})"
+        )
+        for frame, written in zip(
+            result.kept_frames, result.written or [None] * len(result.kept), strict=True
+        ):
+            print(
+                f"keep frame {frame.index} at {frame.time:.3f}s"
+                + (f" -> {written}" if written else "")
+            )
+    return EXIT_OK
+
+
+def _dedup(args: argparse.Namespace) -> int:
+    if len(args.images) == 1 and Path(args.images[0]).suffix.lower() in VIDEO_SUFFIXES:
+        return _dedup_video(args)
+    if args.every or args.out:
+        raise _UsageError("--every and --out apply to a video input (one .mp4, .mov, ... file)")
+    files, skipped = _files(args)
+    prism = _prism(args)
+    result = prism.dedup(files, threshold=args.threshold, progress=_progress(args, "embedding"))
+    if args.report:
+        pairs = {
+            (group[0], member): prism.compare(files[group[0]], files[member])
+            for group in result.groups
+            for member in group[1:]
+        }
+        html = render_report(
+            result,
+            {pair: compared.scores for pair, compared in pairs.items()},
+            weighted={pair: compared.weighted_score for pair, compared in pairs.items()},
+            profile=args.profile,
+            dimensions=prism.dimensions,
+            skipped=[(item.path, item.reason) for item in skipped],
+        )
+        write_report(args.report, html)
     if args.json:
         _print_json({**result.to_dict(), "skipped": [item.to_dict() for item in skipped]})
     else:
@@ -174,6 +240,8 @@ def _dedup(args: argparse.Namespace) -> int:
             print(f"keep {result.sources[group[0]]}")
             for member in group[1:]:
                 print(f"  dup {result.sources[member]}")
+        if args.report:
+            print(f"report: {args.report}")
     return _finish(result.errors, skipped)
 
 
@@ -361,6 +429,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dedup", help="group near-duplicate images (files or folders)")
     folders(p)
     p.add_argument("--threshold", type=float, default=0.9, help="score in [0, 1] (default 0.9)")
+    p.add_argument("--report", help="also write an HTML page of the duplicate groups to REPORT")
+    p.add_argument(
+        "--every",
+        help="video input: sample a frame every 0.5s (seconds) or every 10 (frames)",
+    )
+    p.add_argument("--out", help="video input: write the distinct frames and frames.json here")
     scoring(p)
     p.set_defaults(run=_dedup)
 
