@@ -187,6 +187,7 @@ def _dedup_video(args: argparse.Namespace) -> int:
         every_seconds=every_seconds,
         every_frames=every_frames,
         out_dir=args.out,
+        progress=_progress(args, "frames"),
     )
     if args.json:
         _print_json(result.to_dict())

@@ -14,7 +14,7 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -242,8 +242,11 @@ def dedup_video(
     every_seconds: float | None = None,
     every_frames: int | None = None,
     out_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> VideoDedup:
     """Sample frames of a video and dedup them in order with ``prism``.
+
+    ``progress(done, None)`` is called as frames are embedded.
 
     Frames are sampled as by ``sample_frames`` and grouped by ``prism.dedup``:
     each frame joins the first kept frame it matches (score >= ``threshold``),
@@ -274,7 +277,7 @@ def dedup_video(
             frames.append(frame.info)
             yield frame.image
 
-    result = prism.dedup(images(), threshold=threshold)
+    result = prism.dedup(images(), threshold=threshold, progress=progress)
     if result.errors:
         failure = result.errors[0]
         frame = frames[failure.index]
