@@ -73,7 +73,6 @@ def test_plugins_lists_distribution_and_version(capsys):
     [
         (["compare", "nope.jpg", "nope2.jpg"], 1, "nope.jpg"),
         (["compare", "a.jpg", "b.jpg", "--dimensions", "nosuch"], 2, "unknown dimension"),
-        (["compare", "a.jpg", "b.jpg", "--dimensions", "face"], 2, "imageprism-face"),
         (["dedup", ".", "--threshold", "3"], 2, "threshold"),
         (["compare", "a.jpg", "b.jpg", "--profile", "nosuch"], 2, "unknown profile"),
     ],
@@ -204,3 +203,17 @@ def test_missing_paths_are_listed_at_the_end_and_good_files_still_processed(
     code = main(["dedup", str(demo_photos["coffee"]), str(tmp_path / "gone")])
     out, err = capsys.readouterr()
     assert code == 1 and "1 images" in out and "skipped" in err and "gone" in err
+
+
+def test_a_disabled_pack_is_a_one_line_usage_error(capsys, monkeypatch):
+    from imageprism.plugins import get_registry
+
+    monkeypatch.setenv("IMAGEPRISM_DISABLE_PLUGINS", "face")
+    get_registry(reload=True)
+    try:
+        code = main(["compare", "a.jpg", "b.jpg", "--dimensions", "face"])
+    finally:
+        monkeypatch.delenv("IMAGEPRISM_DISABLE_PLUGINS")
+        get_registry(reload=True)
+    err = capsys.readouterr().err
+    assert code == 2 and "imageprism-face" in err and len(err.strip().splitlines()) == 1

@@ -141,8 +141,9 @@ def test_missing_pack_error_names_the_package_to_install(monkeypatch, dimension,
 
 
 def test_installed_pack_without_the_dimension_says_to_upgrade():
+    registry = Registry(entry_points=core_and([]))  # imageprism-face installed, not loaded
     with pytest.raises(PackNotInstalledError, match="upgrade it: pip install -U imageprism-face"):
-        ImagePrism(dimensions=["face"])
+        ImagePrism(dimensions=["face"], registry=registry)
 
 
 def test_hook_tracing_prints_each_call(monkeypatch, capsys):

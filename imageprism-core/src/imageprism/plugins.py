@@ -124,6 +124,7 @@ class Registry:
         self._check_pending(pending)
         for item in pending:
             self._collect(item)
+        self._loaded = [item for item in pending if item.plugin is not None and not item.error]
         self.plugins: list[PluginInfo] = [
             PluginInfo(
                 name=item.name,
@@ -272,6 +273,49 @@ class Registry:
         for profile in item.profiles:
             self.profiles[profile.name] = profile
             self._owner[f"profile:{profile.name}"] = item
+
+    def collect(
+        self, hook_name: str, expected: type, kind: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Call a pack's own registration hook on every loaded plugin, each on its own.
+
+        Packs use this for hooks they add (the face pack's detectors and
+        embedders). Each registered object needs a ``name``.
+
+        Returns:
+            The objects by name, and one message per plugin that failed or
+            registered a name already taken (naming both plugins).
+        """
+        found: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        errors: list[str] = []
+        for item in self._loaded:
+            got: list[Any] = []
+
+            def register(obj: Any, item: _Pending = item, got: list[Any] = got) -> None:
+                if not isinstance(obj, expected):
+                    raise PluginError(
+                        f"register() takes a {expected.__name__}, got {type(obj).__name__}",
+                        plugin=item.name,
+                        distribution=item.distribution,
+                    )
+                got.append(obj)
+
+            try:
+                self._call(item, hook_name, register=register)
+            except Exception as err:
+                errors.append(f"{item.label()}: {hook_name} failed: {_describe(err)}")
+                continue
+            for obj in got:
+                if obj.name in found:
+                    errors.append(
+                        f"{kind} {obj.name!r} from {item.label()} is already registered by "
+                        f"{owners[obj.name]}"
+                    )
+                    continue
+                found[obj.name] = obj
+                owners[obj.name] = item.label()
+        return found, errors
 
     def plugin_of(self, dimension: str) -> PluginInfo | None:
         """The plugin that registered ``dimension``, if any."""

@@ -1,17 +1,103 @@
 """Entry point of the face pack (registered under the ``imageprism`` group).
 
-It adds the face pack's own hook specifications to core's plugin manager, the
-way pytest plugins use ``pytest_addhooks``. The ``face`` dimension and its
-detectors and embedders are registered here once they land.
+It adds the face pack's own hook specifications to core's plugin manager (as
+pytest plugins use ``pytest_addhooks``), registers the ``face`` dimension, and
+registers its detectors and embedders through those hooks, exactly as a third
+party would.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 import pluggy
 
+from imageprism.dimension import DimensionSpec
+from imageprism.errors import ModelFileError
 from imageprism.hookspecs import hookimpl
 from imageprism_face import hookspecs
+from imageprism_face.config import FaceConfig
+from imageprism_face.specs import FaceDetectorSpec, FaceEmbedderSpec
 
 
 @hookimpl
 def imageprism_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
     """Add the face detector and embedder hooks to imageprism's plugin manager."""
     pluginmanager.add_hookspecs(hookspecs)
+
+
+def _detector_path(config: FaceConfig, name: str) -> Path:
+    if config.detector_path is None:
+        raise ModelFileError(
+            f"no verified pin of the default {name} model file is known to this release; "
+            f"pass FaceConfig(detector={name!r}, detector_path=...) with the file"
+        )
+    return config.detector_path.expanduser()
+
+
+def _ultraface(config: FaceConfig):  # type: ignore[no-untyped-def]
+    from imageprism_face.detectors.ultraface import UltraFaceDetector
+
+    return UltraFaceDetector(
+        _detector_path(config, "ultraface"), intra_op_threads=config.intra_op_threads
+    )
+
+
+def _yunet(config: FaceConfig):  # type: ignore[no-untyped-def]
+    from imageprism_face.detectors.yunet import YuNetDetector
+
+    return YuNetDetector(_detector_path(config, "yunet"), intra_op_threads=config.intra_op_threads)
+
+
+def _arcface(config: FaceConfig):  # type: ignore[no-untyped-def]
+    from imageprism_face.embedders.onnx import ARCFACE, OnnxFaceEmbedder
+
+    return OnnxFaceEmbedder(config, name="arcface", default=ARCFACE)
+
+
+def _onnx(config: FaceConfig):  # type: ignore[no-untyped-def]
+    from imageprism_face.embedders.onnx import OnnxFaceEmbedder
+
+    return OnnxFaceEmbedder(config, name="onnx", default=None)
+
+
+def _face(config: FaceConfig):  # type: ignore[no-untyped-def]
+    from imageprism_face.dimension import FaceDimension
+
+    return FaceDimension(config)
+
+
+@hookimpl
+def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) -> None:
+    """Register the face dimension."""
+    register(
+        DimensionSpec(
+            name="face",
+            factory=_face,
+            config_model=FaceConfig,
+            summary="the same person (face detector + embedder, cosine of the largest face)",
+            licence="code MIT; weights: see the chosen detector and embedder",
+        )
+    )
+
+
+@hookimpl
+def imageprism_register_face_detectors(register: Callable[[FaceDetectorSpec], None]) -> None:
+    """Register UltraFace and YuNet."""
+    register(FaceDetectorSpec("ultraface", _ultraface, "UltraFace RFB-320: boxes", licence="MIT"))
+    register(FaceDetectorSpec("yunet", _yunet, "YuNet: boxes and 5 landmarks", licence="MIT"))
+
+
+@hookimpl
+def imageprism_register_face_embedders(register: Callable[[FaceEmbedderSpec], None]) -> None:
+    """Register the ArcFace embedder and the generic ONNX one."""
+    register(
+        FaceEmbedderSpec(
+            "arcface",
+            _arcface,
+            "ArcFace ONNX (0.1's default; weights without a clear commercial licence)",
+            licence="weights: no clear commercial licence",
+        )
+    )
+    register(FaceEmbedderSpec("onnx", _onnx, "any ONNX face embedder you point it at"))

@@ -1,0 +1,1 @@
+"""Face detectors on ONNX Runtime: UltraFace (boxes only) and YuNet (boxes and five landmarks)."""

@@ -1,0 +1,105 @@
+"""UltraFace (Ultra-Light-Fast-Generic-Face-Detector-1MB, RFB-320): boxes, no landmarks.
+
+The network sees the whole image squashed to 320x240 (RGB, ``(x - 127) / 128``)
+and scores 4420 fixed priors; its ``boxes`` output is already decoded to
+corner form, normalised to 0..1, so mapping back is a multiplication.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from imageprism.hub import sha256_of
+from imageprism.onnx import load_session
+from imageprism_face.detectors.nms import nms
+from imageprism_face.faces import Face
+
+#: Bump when preprocessing or decoding changes what ``detect`` returns.
+_VERSION = 1
+_WIDTH, _HEIGHT = 320, 240
+
+
+def _checked_rgb(image: np.ndarray) -> np.ndarray:
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {array.dtype} {array.shape}")
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise ValueError(f"image has no pixels: {array.shape}")
+    return array
+
+
+class UltraFaceDetector:
+    """Face boxes from the UltraFace RFB-320 ONNX model.
+
+    Args:
+        path: The ``version-RFB-320.onnx`` file (input ``input`` 1x3x240x320,
+            outputs ``scores`` 1xNx2 and ``boxes`` 1xNx4).
+        score_threshold: Keep priors whose face probability is at least this.
+        iou_threshold: Non-maximum suppression drops boxes overlapping a better
+            one by more than this intersection over union.
+        intra_op_threads: ONNX Runtime intra-op threads (default: its own choice).
+    """
+
+    name = "ultraface"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        score_threshold: float = 0.7,
+        iou_threshold: float = 0.3,
+        intra_op_threads: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.intra_op_threads = intra_op_threads
+        weights = sha256_of(self.path)
+        text = (
+            f"{self.name}/{_VERSION}/{weights}/score={self.score_threshold!r}"
+            f"/iou={self.iou_threshold!r}"
+        )
+        self.fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+        self._session: Any = None
+
+    @property
+    def session(self) -> Any:
+        """The shared ONNX Runtime session (loaded on first use)."""
+        if self._session is None:
+            self._session = load_session(self.path, intra_op_threads=self.intra_op_threads)
+        return self._session
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Every face in an HxWx3 ``uint8`` RGB image, best score first (landmarks None)."""
+        rgb = _checked_rgb(image)
+        height, width = rgb.shape[:2]
+        small = np.asarray(
+            Image.fromarray(rgb).resize((_WIDTH, _HEIGHT), Image.Resampling.BILINEAR),
+            dtype=np.float32,
+        )
+        blob = ((small - 127.0) / 128.0).transpose(2, 0, 1)[np.newaxis]
+        scores, boxes = self.session.run(["scores", "boxes"], {"input": blob})
+        face_scores = scores[0, :, 1]
+        kept = face_scores >= self.score_threshold
+        if not kept.any():
+            return []
+        face_scores = face_scores[kept].astype(np.float64)
+        corners = boxes[0][kept].astype(np.float64) * [width, height, width, height]
+        corners[:, 0::2] = corners[:, 0::2].clip(0, width)
+        corners[:, 1::2] = corners[:, 1::2].clip(0, height)
+        faces = []
+        for i in nms(corners, face_scores, self.iou_threshold):
+            x1, y1, x2, y2 = (float(v) for v in corners[i])
+            faces.append(Face(box=(x1, y1, x2, y2), score=float(face_scores[i])))
+        return faces
+
+    def __repr__(self) -> str:
+        return (
+            f"UltraFaceDetector({str(self.path)!r}, score_threshold={self.score_threshold}, "
+            f"iou_threshold={self.iou_threshold})"
+        )

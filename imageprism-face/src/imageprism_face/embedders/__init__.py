@@ -1,0 +1,1 @@
+"""Face embedders that ship with the face pack."""
