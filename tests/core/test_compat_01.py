@@ -74,3 +74,20 @@ def test_profiles_accept_the_01_enum_style_names():
     result = prism.compare(_image(3), _image(3))
     assert result.weighted_score == pytest.approx(1.0)
     assert set(result.scores) == {"hash", "instance", "semantic"}
+
+
+def test_face_config_is_importable_from_imageprism_as_in_01():
+    from imageprism import FaceConfig
+    from imageprism_face import FaceConfig as PackConfig
+
+    assert FaceConfig is PackConfig
+
+
+def test_face_config_without_the_pack_names_the_package(monkeypatch):
+    import sys
+
+    import imageprism
+
+    monkeypatch.setitem(sys.modules, "imageprism_face", None)
+    with pytest.raises(ImportError, match="pip install imageprism-face"):
+        imageprism.FaceConfig  # noqa: B018

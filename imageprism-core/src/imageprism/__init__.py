@@ -54,3 +54,17 @@ __all__ = [
     "hookimpl",
     "prepare",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # 0.1 exported FaceConfig from here; it now lives in the separately licensed face pack.
+    if name == "FaceConfig":
+        try:
+            from imageprism_face import FaceConfig
+        except ImportError as err:
+            raise PackNotInstalledError(
+                "FaceConfig comes with the face pack: pip install imageprism-face",
+                package="imageprism-face",
+            ) from err
+        return FaceConfig
+    raise AttributeError(f"module 'imageprism' has no attribute {name!r}")
