@@ -62,6 +62,12 @@ def _onnx(config: FaceConfig):  # type: ignore[no-untyped-def]
     return OnnxFaceEmbedder(config, name="onnx", default=None)
 
 
+def _dlib(config: FaceConfig):  # type: ignore[no-untyped-def]
+    from imageprism_face.embedders.dlib import DlibFaceEmbedder
+
+    return DlibFaceEmbedder(config)
+
+
 def _face(config: FaceConfig):  # type: ignore[no-untyped-def]
     from imageprism_face.dimension import FaceDimension
 
@@ -101,3 +107,14 @@ def imageprism_register_face_embedders(register: Callable[[FaceEmbedderSpec], No
         )
     )
     register(FaceEmbedderSpec("onnx", _onnx, "any ONNX face embedder you point it at"))
+    register(
+        FaceEmbedderSpec(
+            "dlib",
+            _dlib,
+            "dlib ResNet (128-d), its own 5-point alignment; weights CC0 / Boost licence",
+            licence=(
+                "code: dlib, Boost Software License 1.0; weights: public domain, CC0 1.0 "
+                "(dlib-models; face-recognition-models' LICENSE)"
+            ),
+        )
+    )
