@@ -217,3 +217,10 @@ def test_a_disabled_pack_is_a_one_line_usage_error(capsys, monkeypatch):
         get_registry(reload=True)
     err = capsys.readouterr().err
     assert code == 2 and "imageprism-face" in err and len(err.strip().splitlines()) == 1
+
+
+def test_plugins_lists_what_packs_register_through_their_own_hooks(capsys):
+    assert main(["plugins", "--json"]) == 0
+    registered = json.loads(capsys.readouterr().out)["registered"]
+    assert {"ultraface", "yunet"} <= set(registered["face_detectors"])
+    assert {"arcface", "onnx"} <= set(registered["face_embedders"])

@@ -283,8 +283,26 @@ def _search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_CORE_HOOKS = frozenset(
+    {"imageprism_add_hookspecs", "imageprism_register_dimensions", "imageprism_register_profiles"}
+)
+
+
+def _pack_registrations() -> dict[str, list[str]]:
+    """What plugins registered through hooks that packs added (e.g. face detectors)."""
+    registry = get_registry()
+    out = {}
+    for hook in sorted(vars(registry.manager.hook)):
+        if hook.startswith("imageprism_register_") and hook not in _CORE_HOOKS:
+            kind = hook.removeprefix("imageprism_register_")
+            found, _ = registry.collect(hook, object, kind)
+            out[kind] = sorted(found)
+    return out
+
+
 def _plugins(args: argparse.Namespace) -> int:
     registry = get_registry()
+    extensions = _pack_registrations()
     if args.json:
         _print_json(
             {
@@ -297,6 +315,7 @@ def _plugins(args: argparse.Namespace) -> int:
                     for name, spec in registry.dimensions.items()
                 },
                 "profiles": {name: p.weights for name, p in registry.profiles.items()},
+                "registered": extensions,
             }
         )
         return EXIT_OK
@@ -311,6 +330,8 @@ def _plugins(args: argparse.Namespace) -> int:
         print(
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4]
         )
+    for kind, names in extensions.items():
+        print(f"{kind.replace('_', ' ')}: {', '.join(names) or 'none'}")
     for p in registry.failures:
         print(f"\n{p.name} ({p.distribution}) failed: {p.error}")
     return EXIT_OK
