@@ -27,3 +27,22 @@ def make_distribution(
     monkeypatch.syspath_prepend(str(site))
     (dist,) = metadata.distributions(path=[str(site)])
     return [ep for ep in dist.entry_points if ep.group == "imageprism"]
+
+
+def pip_install_target(package: Path, target: Path) -> Path:
+    """pip-install a local package (offline, no dependencies) into ``target`` for ``PYTHONPATH``."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-index", "--no-cache-dir", "--no-deps", "--no-build-isolation",
+            "--target", str(target), str(package),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, f"pip install failed:\n{result.stdout}\n{result.stderr}"
+    return target

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests_support import pip_install_target
 
 from imageprism import ConfigError
 from imageprism_face import FaceConfig
@@ -33,29 +34,7 @@ FACES = SHARED / "data/faces"
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The directory imageprism-facepatch was pip-installed into (``--target``)."""
-    target = tmp_path_factory.mktemp("facepatch-site")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-index",
-            "--no-cache-dir",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(PACKAGE),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, f"pip install failed:\n{result.stdout}\n{result.stderr}"
-    return target
+    return pip_install_target(PACKAGE, tmp_path_factory.mktemp("facepatch-site"))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from tests_support import pip_install_target
 
 from imageprism import ImagePrism, UnknownDimensionError
 from imageprism.environment import DISABLE_PLUGINS
@@ -32,29 +33,7 @@ PACKAGE = Path(__file__).resolve().parent / "imageprism-colorhist"
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The directory imageprism-colorhist was pip-installed into (``--target``)."""
-    target = tmp_path_factory.mktemp("site")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-index",
-            "--no-cache-dir",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(PACKAGE),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, f"pip install failed:\n{result.stdout}\n{result.stderr}"
-    return target
+    return pip_install_target(PACKAGE, tmp_path_factory.mktemp("site"))
 
 
 @pytest.fixture(scope="session")
