@@ -42,11 +42,17 @@ def _fingerprint() -> str:
     digest = hashlib.sha256()
     for project in PROJECTS:
         digest.update((ROOT / project / "pyproject.toml").read_bytes())
+    digest.update(" ".join(INSTALL).encode())
     return digest.hexdigest()
 
 
 def _has_pip() -> bool:
-    done = subprocess.run([str(PYTHON), "-m", "pip", "--version"], capture_output=True, check=False)
+    try:
+        done = subprocess.run(
+            [str(PYTHON), "-m", "pip", "--version"], capture_output=True, check=False
+        )
+    except OSError:  # e.g. .venv/bin/python points at a Python that is gone
+        return False
     return done.returncode == 0
 
 

@@ -224,3 +224,25 @@ def test_plugins_lists_what_packs_register_through_their_own_hooks(capsys):
     registered = json.loads(capsys.readouterr().out)["registered"]
     assert {"ultraface", "yunet"} <= set(registered["face_detectors"])
     assert {"arcface", "onnx"} <= set(registered["face_embedders"])
+
+
+def test_writing_into_a_missing_folder_is_a_one_line_error(capsys, demo_photos, tmp_path):
+    missing = tmp_path / "nope" / "report.html"
+    code = main(["dedup", str(demo_photos["coffee"]), "--report", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write" in err and len(err.strip().splitlines()) == 1
+
+
+def test_doctor_treats_missing_optional_features_as_fine(capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("av", "pyarrow", "pillow_heif") else real(name, *a),
+    )
+    assert main(["doctor", "--json"]) in (0, 1)
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["video input"]["ok"] and "optional" in checks["video input"]["detail"]
+    assert checks["video input"]["fix"] == 'pip install "imageprism-core[video]"'

@@ -84,7 +84,14 @@ class _ProgressBar:
         else:
             text = f"{self.label} {done} {rate:.0f}/s"
         end = "\n" if total and done >= total else ""
+        self.open = not end
         print(f"\r{text}", end=end, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """End the line of a bar whose total was unknown."""
+        if getattr(self, "open", False):
+            print(file=sys.stderr, flush=True)
+            self.open = False
 
 
 def _progress(args: argparse.Namespace, label: str) -> _ProgressBar | None:
@@ -180,6 +187,7 @@ def _dedup_video(args: argparse.Namespace) -> int:
     from imageprism.video import dedup_video
 
     every_seconds, every_frames = _every(args.every)
+    bar = _progress(args, "frames")
     result = dedup_video(
         _prism(args),
         args.images[0],
@@ -187,8 +195,10 @@ def _dedup_video(args: argparse.Namespace) -> int:
         every_seconds=every_seconds,
         every_frames=every_frames,
         out_dir=args.out,
-        progress=_progress(args, "frames"),
+        progress=bar,
     )
+    if bar is not None:
+        bar.close()
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -208,6 +218,8 @@ def _dedup_video(args: argparse.Namespace) -> int:
 
 def _dedup(args: argparse.Namespace) -> int:
     if len(args.images) == 1 and Path(args.images[0]).suffix.lower() in VIDEO_SUFFIXES:
+        if args.report or args.hidden:
+            raise _UsageError("--report and --hidden apply to images, not to a video input")
         return _dedup_video(args)
     if args.every or args.out:
         raise _UsageError("--every and --out apply to a video input (one .mp4, .mov, ... file)")
@@ -295,8 +307,10 @@ def _pack_registrations() -> dict[str, list[str]]:
     for hook in sorted(vars(registry.manager.hook)):
         if hook.startswith("imageprism_register_") and hook not in _CORE_HOOKS:
             kind = hook.removeprefix("imageprism_register_")
-            found, _ = registry.collect(hook, object, kind)
+            found, errors = registry.collect(hook, object, kind)
             out[kind] = sorted(found)
+            for error in errors:
+                print(f"imageprism: {error}", file=sys.stderr)
     return out
 
 
@@ -374,9 +388,12 @@ def _models_pull(args: argparse.Namespace) -> int:
     from imageprism.hub import resolve_model_file
 
     if args.quiet or not sys.stderr.isatty():
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()  # otherwise huggingface_hub draws one per download
+        try:
+            from huggingface_hub.utils import disable_progress_bars
+        except ImportError:  # core-only install: nothing will be downloaded by it anyway
+            pass
+        else:
+            disable_progress_bars()  # otherwise huggingface_hub draws one per download
     pulled = []
     for name, spec in _model_specs(args.names):
         if not spec.model_files:
@@ -514,6 +531,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SOME_FAILED
     except (ImagePrismError, _UsageError) as err:
         print(f"imageprism: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:  # e.g. an output path in a missing folder, or a folder
+        where = f" {err.filename}" if err.filename else ""
+        print(f"imageprism: error: cannot write{where}: {err.strerror or err}", file=sys.stderr)
         return EXIT_USAGE
 
 

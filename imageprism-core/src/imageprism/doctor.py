@@ -13,6 +13,7 @@ from typing import Any
 from imageprism import environment
 from imageprism._version import __version__
 from imageprism.dimension import PACKAGES
+from imageprism.hub import offline
 from imageprism.plugins import get_registry
 
 
@@ -22,9 +23,10 @@ class Check:
 
     Attributes:
         name: What was checked.
-        ok: Whether it is fine.
+        ok: Whether it is fine (a missing optional feature is fine).
         detail: What was found.
-        fix: What to do when it is not fine (empty when ok).
+        fix: What to do: for a problem, the fix; for a missing optional feature,
+            how to add it.
     """
 
     name: str
@@ -69,8 +71,10 @@ def _plugins() -> list[Check]:
         out.append(
             Check(
                 f"pack {package}",
-                version is not None,
-                f"{package} {version}" if version else f"not installed ({', '.join(wanted)})",
+                True,  # optional: only needed for its dimensions
+                f"{package} {version}"
+                if version
+                else f"not installed (optional; provides {', '.join(wanted)})",
                 "" if version else f"pip install {package}  (only if you need {', '.join(wanted)})",
             )
         )
@@ -83,23 +87,34 @@ def _onnx() -> list[Check]:
         out.append(
             Check(
                 "onnxruntime",
-                False,
-                "not installed (needed by semantic, instance, style, face)",
+                True,  # optional: the hash dimension needs none
+                "not installed (optional; needed by semantic, instance, style, face)",
                 'pip install "imageprism-core[onnx]"',
             )
         )
     else:
-        import onnxruntime
+        try:
+            import onnxruntime
 
-        providers = ", ".join(onnxruntime.get_available_providers())
-        out.append(Check("onnxruntime", True, f"{onnxruntime.__version__}; providers: {providers}"))
-    offline = os.environ.get(environment.HF_HUB_OFFLINE, "")
+            providers = ", ".join(onnxruntime.get_available_providers())
+            out.append(
+                Check("onnxruntime", True, f"{onnxruntime.__version__}; providers: {providers}")
+            )
+        except Exception as err:
+            out.append(
+                Check(
+                    "onnxruntime",
+                    False,
+                    f"installed but does not load: {type(err).__name__}: {err}",
+                    'reinstall it: pip install --force-reinstall "imageprism-core[onnx]"',
+                )
+            )
     out.append(
         Check(
             "network",
             True,
-            f"{environment.HF_HUB_OFFLINE}={offline}: model downloads are off"
-            if offline not in ("", "0")
+            f"{environment.HF_HUB_OFFLINE} is set: model downloads are off"
+            if offline()
             else "model downloads allowed (set HF_HUB_OFFLINE=1 to forbid them)",
         )
     )
@@ -133,17 +148,17 @@ def _models() -> list[Check]:
                 out.append(Check(f"model {name}", False, f"{model.describe()}: {err}", str(err)))
                 continue
             # Not downloaded yet is fine online (first use downloads it), a problem offline.
-            offline = os.environ.get(environment.HF_HUB_OFFLINE, "") not in ("", "0")
+            is_offline = offline()
             if state["cached"]:
                 detail = f"{model.describe()}: cached at {state['path']}"
             else:
                 detail = f"{model.describe()}: not downloaded" + (
-                    "" if offline else " (downloads on first use)"
+                    "" if is_offline else " (downloads on first use)"
                 )
             out.append(
                 Check(
                     f"model {name}",
-                    state["cached"] or not offline,
+                    state["cached"] or not is_offline,
                     detail,
                     "" if state["cached"] else f"imageprism models pull {name}",
                 )
@@ -160,7 +175,7 @@ def _formats() -> list[Check]:
         Check(
             "HEIC images",
             heic,
-            "pillow-heif installed" if heic else "not readable",
+            "pillow-heif installed" if heic else "not readable (optional)",
             "" if heic else "pip install pillow-heif",
         )
     )
@@ -170,7 +185,7 @@ def _formats() -> list[Check]:
         Check(
             "AVIF images",
             avif,
-            "readable" if avif else "not readable",
+            "readable" if avif else "not readable (optional)",
             "" if avif else "pip install pillow-avif-plugin (or a Pillow built with AVIF)",
         )
     )
@@ -179,7 +194,7 @@ def _formats() -> list[Check]:
         Check(
             "video input",
             video,
-            "PyAV installed" if video else "PyAV not installed",
+            "PyAV installed" if video else "PyAV not installed (optional)",
             "" if video else 'pip install "imageprism-core[video]"',
         )
     )
@@ -188,7 +203,7 @@ def _formats() -> list[Check]:
         Check(
             "Parquet output",
             parquet,
-            "pyarrow installed" if parquet else "not available",
+            "pyarrow installed" if parquet else "not available (optional; .npz works)",
             "" if parquet else 'pip install "imageprism-core[parquet]" (or write .npz)',
         )
     )

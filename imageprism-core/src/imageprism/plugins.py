@@ -307,6 +307,9 @@ class Registry:
                 errors.append(f"{item.label()}: {hook_name} failed: {_describe(err)}")
                 continue
             for obj in got:
+                if not isinstance(getattr(obj, "name", None), str):
+                    errors.append(f"{item.label()}: registered a {kind} without a name")
+                    continue
                 if obj.name in found:
                     errors.append(
                         f"{kind} {obj.name!r} from {item.label()} is already registered by "

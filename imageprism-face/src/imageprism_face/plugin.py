@@ -36,18 +36,27 @@ def _detector_path(config: FaceConfig, name: str) -> Path:
     return config.detector_path.expanduser()
 
 
+def _score(config: FaceConfig) -> dict[str, float]:
+    # min_face_score is the detector's threshold (so it is part of its fingerprint)
+    return {} if config.min_face_score is None else {"score_threshold": config.min_face_score}
+
+
 def _ultraface(config: FaceConfig):  # type: ignore[no-untyped-def]
     from imageprism_face.detectors.ultraface import UltraFaceDetector
 
     return UltraFaceDetector(
-        _detector_path(config, "ultraface"), intra_op_threads=config.intra_op_threads
+        _detector_path(config, "ultraface"),
+        intra_op_threads=config.intra_op_threads,
+        **_score(config),
     )
 
 
 def _yunet(config: FaceConfig):  # type: ignore[no-untyped-def]
     from imageprism_face.detectors.yunet import YuNetDetector
 
-    return YuNetDetector(_detector_path(config, "yunet"), intra_op_threads=config.intra_op_threads)
+    return YuNetDetector(
+        _detector_path(config, "yunet"), intra_op_threads=config.intra_op_threads, **_score(config)
+    )
 
 
 def _arcface(config: FaceConfig):  # type: ignore[no-untyped-def]
