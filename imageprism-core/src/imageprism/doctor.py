@@ -174,7 +174,7 @@ def _formats() -> list[Check]:
     out.append(
         Check(
             "HEIC images",
-            heic,
+            True,  # optional
             "pillow-heif installed" if heic else "not readable (optional)",
             "" if heic else "pip install pillow-heif",
         )
@@ -184,7 +184,7 @@ def _formats() -> list[Check]:
     out.append(
         Check(
             "AVIF images",
-            avif,
+            True,  # optional
             "readable" if avif else "not readable (optional)",
             "" if avif else "pip install pillow-avif-plugin (or a Pillow built with AVIF)",
         )
@@ -193,7 +193,7 @@ def _formats() -> list[Check]:
     out.append(
         Check(
             "video input",
-            video,
+            True,  # optional
             "PyAV installed" if video else "PyAV not installed (optional)",
             "" if video else 'pip install "imageprism-core[video]"',
         )
@@ -202,7 +202,7 @@ def _formats() -> list[Check]:
     out.append(
         Check(
             "Parquet output",
-            parquet,
+            True,  # optional
             "pyarrow installed" if parquet else "not available (optional; .npz works)",
             "" if parquet else 'pip install "imageprism-core[parquet]" (or write .npz)',
         )
