@@ -246,3 +246,20 @@ def test_doctor_treats_missing_optional_features_as_fine(capsys, monkeypatch):
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["video input"]["ok"] and "optional" in checks["video input"]["detail"]
     assert checks["video input"]["fix"] == 'pip install "imageprism-core[video]"'
+
+
+def test_bad_output_paths_are_refused_before_any_embedding(
+    capsys, demo_photos, tmp_path, monkeypatch
+):
+    from imageprism import ImagePrism
+
+    def fail(*args, **kwargs):
+        raise AssertionError("embedded before checking the output path")
+
+    monkeypatch.setattr(ImagePrism, "embed_many", fail)
+    monkeypatch.setattr(ImagePrism, "dedup", fail)
+    photo = str(demo_photos["coffee"])
+    assert main(["embed", photo, "-o", str(tmp_path / "missing" / "e.npz")]) == 2
+    assert main(["dedup", photo, "--report", str(tmp_path)]) == 2
+    assert main(["index", "build", photo, "-o", str(tmp_path / "no" / "x.prism")]) == 2
+    assert "not found" in capsys.readouterr().err

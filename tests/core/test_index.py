@@ -169,3 +169,20 @@ def test_load_without_a_prism_rebuilds_the_one_the_index_was_built_with(demo_pho
     assert [h.to_dict() for h in loaded.search(query, k=3)] == [
         h.to_dict() for h in index.search(query, k=3)
     ]
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        ["not", "a", "dict"],
+        {"format": "imageprism-index/1", "dimensions": {"hash": {}}},
+        {"format": "imageprism-index/1", "dimensions": ["hash"]},
+    ],
+)
+def test_malformed_manifests_are_index_file_errors(tmp_path, manifest):
+    path = tmp_path / "bad.prism"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("manifest.json", json.dumps(manifest))
+        archive.writestr("ids.json", "[]")
+    with pytest.raises(IndexFileError):
+        ImageIndex.load(path, ImagePrism())

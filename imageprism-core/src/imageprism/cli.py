@@ -7,6 +7,7 @@ rest are processed); 2 bad usage or configuration (one-line message).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -42,6 +43,21 @@ def _files(args: argparse.Namespace) -> tuple[list[str], list[Skipped]]:
             "no image files found in the given paths" + (f" ({reasons})" if reasons else "")
         )
     return files, skipped
+
+
+def _check_output(path: str | None, *, suffixes: Sequence[str] = ()) -> None:
+    """Refuse an output path before any work: missing folder, a folder, wrong suffix."""
+    if path is None:
+        return
+    target = Path(path)
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise _UsageError(f"{path} must end in {' or '.join(suffixes)}")
+    if target.is_dir():
+        raise _UsageError(f"{path} is a folder; give a file name")
+    if not target.parent.is_dir():
+        raise _UsageError(f"cannot write {path}: folder {target.parent} not found")
+    if target.suffix.lower() == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise _UsageError('Parquet files need pyarrow: pip install "imageprism-core[parquet]"')
 
 
 def _finish(errors: Sequence[Any], skipped: Sequence[Skipped]) -> int:
@@ -128,6 +144,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
+    _check_output(args.output, suffixes=EMBEDDING_SUFFIXES)
     files, skipped = _files(args)
     prism = _prism(args)
     batch = prism.embed_many(files, progress=_progress(args, "embedding"))
@@ -223,6 +240,7 @@ def _dedup(args: argparse.Namespace) -> int:
         return _dedup_video(args)
     if args.every or args.out:
         raise _UsageError("--every and --out apply to a video input (one .mp4, .mov, ... file)")
+    _check_output(args.report)
     files, skipped = _files(args)
     prism = _prism(args)
     result = prism.dedup(files, threshold=args.threshold, progress=_progress(args, "embedding"))
@@ -259,6 +277,7 @@ def _dedup(args: argparse.Namespace) -> int:
 
 
 def _index_build(args: argparse.Namespace) -> int:
+    _check_output(args.output)
     files, skipped = _files(args)
     index = ImageIndex(_prism(args))
     failures = index.add(files, progress=_progress(args, "indexing"))

@@ -199,14 +199,41 @@ class ImageIndex:
                 }
         except IndexFileError:
             raise
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        except (
+            OSError,
+            KeyError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            zipfile.BadZipFile,
+        ) as err:
             raise IndexFileError(f"cannot read index {path}: {type(err).__name__}: {err}") from err
-        prism = prism_for(manifest, prism, path)
         columns = {
             name: (arrays[f"dim{n}_matrix"], arrays[f"dim{n}_present"])
             for n, name in enumerate(names)
         }
-        return cls._from_columns(prism, ids, columns, path)
+        return cls._checked(manifest, prism, ids, columns, path)
+
+    @classmethod
+    def _checked(
+        cls,
+        manifest: Any,
+        prism: ImagePrism | None,
+        ids: Any,
+        columns: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        path: object,
+    ) -> ImageIndex:
+        """An index from file contents, or IndexFileError for any malformed part."""
+        try:
+            prism = prism_for(manifest, prism, path)
+            for name, (matrix, present) in columns.items():
+                if matrix.ndim != 2 or present.ndim != 1 or len(matrix) != len(present):
+                    raise IndexFileError(f"{path}: the {name!r} embeddings are malformed")
+            return cls._from_columns(prism, ids, columns, path)
+        except ImagePrismError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as err:
+            raise IndexFileError(f"{path} is malformed: {type(err).__name__}: {err}") from err
 
     @classmethod
     def _from_columns(
@@ -238,7 +265,7 @@ class ImageIndex:
         from imageprism.embeddings_file import read_embeddings
 
         ids, columns, manifest = read_embeddings(path)
-        return cls._from_columns(prism_for(manifest, prism, path), ids, columns, path)
+        return cls._checked(manifest, prism, ids, columns, path)
 
 
 def prism_manifest(prism: ImagePrism) -> dict[str, Any]:
