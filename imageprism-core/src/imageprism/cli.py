@@ -75,7 +75,7 @@ def _prism(args: argparse.Namespace) -> ImagePrism:
     return ImagePrism(
         dimensions=dimensions,
         profile=getattr(args, "profile", None),
-        missing_scores=getattr(args, "missing_scores", "zero"),
+        missing_scores=getattr(args, "missing_scores", None) or "zero",
     )
 
 
@@ -302,6 +302,8 @@ def _search(args: argparse.Namespace) -> int:
         index = ImageIndex.from_embeddings(args.index, prism)
     else:
         index = ImageIndex.load(args.index, prism)
+    if args.missing_scores:  # scoring rule only: no need to rebuild the index
+        index.prism.missing_scores = args.missing_scores
     if args.threshold is not None:
         hits = index.range_search(args.query, args.threshold)
     else:
@@ -458,7 +460,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--missing-scores",
             choices=["zero", "renormalize"],
-            default="zero",
+            default=None,
             help="how a dimension that cannot score counts in the weighted score (default: zero)",
         )
         p.add_argument("--json", action="store_true", help="print JSON")
