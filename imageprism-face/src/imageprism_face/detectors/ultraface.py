@@ -16,21 +16,13 @@ from PIL import Image
 
 from imageprism.hub import sha256_of
 from imageprism.onnx import load_session
+from imageprism_face.detectors import checked_rgb
 from imageprism_face.detectors.nms import nms
 from imageprism_face.faces import Face
 
 #: Bump when preprocessing or decoding changes what ``detect`` returns.
 _VERSION = 1
 _WIDTH, _HEIGHT = 320, 240
-
-
-def _checked_rgb(image: np.ndarray) -> np.ndarray:
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {array.dtype} {array.shape}")
-    if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"image has no pixels: {array.shape}")
-    return array
 
 
 class UltraFaceDetector:
@@ -76,7 +68,7 @@ class UltraFaceDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in an HxWx3 ``uint8`` RGB image, best score first (landmarks None)."""
-        rgb = _checked_rgb(image)
+        rgb = checked_rgb(image)
         height, width = rgb.shape[:2]
         small = np.asarray(
             Image.fromarray(rgb).resize((_WIDTH, _HEIGHT), Image.Resampling.BILINEAR),

@@ -20,6 +20,7 @@ from PIL import Image
 
 from imageprism.hub import sha256_of
 from imageprism.onnx import load_session
+from imageprism_face.detectors import checked_rgb
 from imageprism_face.detectors.nms import nms
 from imageprism_face.faces import Face
 
@@ -33,15 +34,6 @@ _LONGER_SIDE = 640
 #: subject's sense; the subject's right eye is on the image's left (smaller x), so
 #: YuNet's order already is ``LANDMARKS`` order (checked on real photos).
 _TO_LANDMARKS = (0, 1, 2, 3, 4)
-
-
-def _checked_rgb(image: np.ndarray) -> np.ndarray:
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {array.dtype} {array.shape}")
-    if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"image has no pixels: {array.shape}")
-    return array
 
 
 def _round_up(value: int, divisor: int = _DIVISOR) -> int:
@@ -137,7 +129,7 @@ class YuNetDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in an HxWx3 ``uint8`` RGB image, best score first, with landmarks."""
-        rgb = _checked_rgb(image)
+        rgb = checked_rgb(image)
         height, width = rgb.shape[:2]
         scale, pad_width, pad_height = self._network_size(width, height)
         new_width = max(1, min(pad_width, round(width * scale)))
