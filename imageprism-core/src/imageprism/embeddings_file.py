@@ -19,6 +19,7 @@ import numpy as np
 from imageprism._files import atomic_write
 from imageprism.errors import ConfigError, ImagePrismError
 from imageprism.index import IndexFileError, prism_manifest
+from imageprism.scoring import stack_embeddings
 
 if TYPE_CHECKING:
     from imageprism.prism import ImagePrism
@@ -66,14 +67,7 @@ def write_embeddings(
             "manifest": np.array(json.dumps(manifest)),
         }
         for number, name in enumerate(names):
-            values = [row.get(name) for row in rows]
-            present = np.array([v is not None for v in values], dtype=bool)
-            first = next((v for v in values if v is not None), None)
-            width, dtype = (0, np.uint8) if first is None else (first.shape[0], first.dtype)
-            matrix = np.zeros((len(values), width), dtype=dtype)
-            for index, value in enumerate(values):
-                if value is not None:
-                    matrix[index] = value
+            matrix, present = stack_embeddings([row.get(name) for row in rows])
             arrays[f"dim{number}_matrix"] = matrix
             arrays[f"dim{number}_present"] = present
 
@@ -136,13 +130,7 @@ def read_embeddings(
                     else np.asarray(v, np.float32)
                     for v in values
                 ]
-                present = np.array([v is not None for v in vectors], dtype=bool)
-                width = next((len(v) for v in vectors if v is not None), 0)
-                matrix = np.zeros((len(vectors), width), dtype=dtype)
-                for index, vector in enumerate(vectors):
-                    if vector is not None:
-                        matrix[index] = vector
-                columns[name] = (matrix, present)
+                columns[name] = stack_embeddings(vectors, dtype)
         else:
             raise IndexFileError(f"{source} is neither .npz nor .parquet")
     except (IndexFileError, ImagePrismError):

@@ -34,6 +34,37 @@ def similarity_many(dimension: Dimension, a: np.ndarray, others: np.ndarray) -> 
     return np.where(np.isfinite(scores), scores, np.nan)
 
 
+def cosine_scores(a: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Cosine similarity of ``a`` with each row of ``others``, clipped to [0, 1].
+
+    Opposite directions count as unrelated (0); a zero vector scores 0. Shared by
+    every cosine dimension (the model pack's, the face pack's).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    others = np.asarray(others, dtype=np.float64)
+    norms = np.linalg.norm(others, axis=1) * np.linalg.norm(a)
+    dots = others @ a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+    # an embedding against itself is exactly 1, not 0.9999999 from float rounding
+    return np.clip(np.where(scores > 1.0 - 1e-6, 1.0, scores), 0.0, 1.0)
+
+
+def stack_embeddings(
+    values: Sequence[np.ndarray | None], dtype: Any = np.uint8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings as one matrix (zero rows, and zero width when all are None, of ``dtype``)
+    and the mask of the present ones."""
+    present = np.array([v is not None for v in values], dtype=bool)
+    first = next((v for v in values if v is not None), None)
+    width, kind = (0, dtype) if first is None else (first.shape[0], first.dtype)
+    matrix = np.zeros((len(values), width), dtype=kind)
+    for index, value in enumerate(values):
+        if value is not None:
+            matrix[index] = value
+    return matrix, present
+
+
 class _Column:
     """One dimension's embeddings: a matrix that doubles its capacity, and a presence mask."""
 

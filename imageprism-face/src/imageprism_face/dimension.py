@@ -12,6 +12,7 @@ from imageprism.dimension import Metric
 from imageprism.errors import ConfigError
 from imageprism.images import PreparedImage
 from imageprism.plugins import get_registry
+from imageprism.scoring import cosine_scores
 from imageprism_face.config import FaceConfig
 from imageprism_face.faces import FaceDetector, FaceEmbedder
 from imageprism_face.specs import FaceDetectorSpec, FaceEmbedderSpec
@@ -87,12 +88,7 @@ class FaceDimension:
 
     def similarity_many(self, a: np.ndarray, others: np.ndarray) -> np.ndarray:
         """Cosine of ``a`` with each row, clipped to [0, 1]."""
-        a = np.asarray(a, dtype=np.float64)
-        others = np.asarray(others, dtype=np.float64)
-        norms = np.linalg.norm(others, axis=1) * np.linalg.norm(a)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scores = np.where(norms > 0, (others @ a) / np.where(norms > 0, norms, 1.0), 0.0)
-        return np.clip(np.where(scores > 1.0 - 1e-6, 1.0, scores), 0.0, 1.0)
+        return cosine_scores(a, others)
 
     def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
         """Cosine of two face embeddings, clipped to [0, 1]."""

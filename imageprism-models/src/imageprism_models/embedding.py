@@ -15,6 +15,7 @@ from imageprism.errors import ModelFileError
 from imageprism.hub import ModelConfig, ModelFile, resolve_model_file, sha256_of
 from imageprism.images import PreparedImage
 from imageprism.onnx import OnnxModel
+from imageprism.scoring import cosine_scores
 from imageprism_models.preprocess import Recipe
 
 
@@ -23,21 +24,6 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms > 0, norms, 1.0)
-
-
-def cosine_scores(a: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Cosine similarity of ``a`` with each row of ``others``, clipped to [0, 1].
-
-    Opposite directions count as unrelated (0); a zero vector scores 0.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    others = np.asarray(others, dtype=np.float64)
-    norms = np.linalg.norm(others, axis=1) * np.linalg.norm(a)
-    dots = others @ a
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scores = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
-    # an embedding against itself is exactly 1, not 0.9999999 from float rounding
-    return np.clip(np.where(scores > 1.0 - 1e-6, 1.0, scores), 0.0, 1.0)
 
 
 class ModelDimension:
