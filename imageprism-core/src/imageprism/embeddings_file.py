@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imageprism._files import atomic_write
+from imageprism._optional import require
 from imageprism.errors import ConfigError, ImagePrismError
 from imageprism.index import IndexFileError, prism_manifest
 from imageprism.scoring import stack_embeddings
@@ -29,14 +30,12 @@ SUFFIXES = (".npz", ".parquet")
 _METADATA_KEY = b"imageprism"
 
 
+_PARQUET_HINT = 'Parquet files need pyarrow: pip install "imageprism-core[parquet]" (or write .npz)'
+
+
 def _pyarrow() -> Any:
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError as err:
-        raise ImagePrismError(
-            'Parquet files need pyarrow: pip install "imageprism-core[parquet]" (or write .npz)'
-        ) from err
+    pyarrow = require("pyarrow", _PARQUET_HINT)
+    require("pyarrow.parquet", _PARQUET_HINT)
     return pyarrow
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from imageprism import environment
+from imageprism._optional import require
 from imageprism.dimension import DimensionConfig
 from imageprism.errors import ModelFileError
 
@@ -130,13 +131,11 @@ class ModelConfig(DimensionConfig):
 
 
 def _hub() -> ModuleType:
-    try:
-        import huggingface_hub
-    except ImportError as err:
-        raise ModelFileError(
-            'model downloads need huggingface_hub: pip install "imageprism-core[onnx]"'
-        ) from err
-    return huggingface_hub
+    return require(
+        "huggingface_hub",
+        'model downloads need huggingface_hub: pip install "imageprism-core[onnx]"',
+        ModelFileError,
+    )
 
 
 def offline() -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from imageprism._optional import require
 from imageprism.errors import ModelFileError
 from imageprism.hub import ModelFile, resolve_model_file
 
@@ -23,12 +24,11 @@ _sessions_lock = threading.Lock()
 
 
 def _ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise ModelFileError(
-            'model-backed dimensions need onnxruntime: pip install "imageprism-core[onnx]"'
-        ) from err
+    onnxruntime = require(
+        "onnxruntime",
+        'model-backed dimensions need onnxruntime: pip install "imageprism-core[onnx]"',
+        ModelFileError,
+    )
     onnxruntime.set_default_logger_severity(_ERRORS_ONLY)
     return onnxruntime
 

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from imageprism._files import atomic_write
+from imageprism._optional import require
 from imageprism.dedup import check_threshold
-from imageprism.errors import ConfigError, ImageLoadError, ImagePrismError
+from imageprism.errors import ConfigError, ImageLoadError
 
 if TYPE_CHECKING:
     from imageprism.prism import ImagePrism
@@ -115,11 +116,7 @@ class VideoDedup:
 
 
 def _import_av() -> Any:
-    try:
-        import av
-    except ImportError as err:
-        raise ImagePrismError(INSTALL_HINT) from err
-    return av
+    return require("av", INSTALL_HINT)
 
 
 def _check_sampling(every_seconds: float | None, every_frames: int | None) -> None:
