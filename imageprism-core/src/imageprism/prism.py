@@ -397,12 +397,17 @@ class ImagePrism:
 
     def _embed_many(
         self, images: Iterable[ImageInput], progress: Progress | None = None
-    ) -> tuple[list[Embeddings | None], list[ImageFailure], list[str]]:
-        """Embed inputs a few batches at a time, so only those images are in memory."""
+    ) -> tuple[list[Embeddings | None], list[ImageFailure], list[str], list[str | None]]:
+        """Embed inputs a few batches at a time, so only those images are in memory.
+
+        Returns embeddings, failures, sources and content digests (None where the
+        input could not be read) in input order.
+        """
         total = len(images) if isinstance(images, Sized) else None
         embeddings: list[Embeddings | None] = []
         errors: list[ImageFailure] = []
         sources: list[str] = []
+        digests: list[str | None] = []
         waiting: list[tuple[int, ImageInput]] = []
 
         def flush() -> None:
@@ -416,6 +421,7 @@ class ImagePrism:
                 if isinstance(item, ImageLoadError):
                     errors.append(ImageFailure(index, sources[index], item.reason))
                 else:
+                    digests[index] = item.digest
                     chunk.append((index, item))
             waiting.clear()
             results, failed = self._embed_prepared([image for _, image in chunk])
@@ -430,13 +436,14 @@ class ImagePrism:
         for index, image in enumerate(images):
             sources.append(describe(image))
             embeddings.append(None)
+            digests.append(None)
             waiting.append((index, image))
             if len(waiting) >= self.batch_size * self.threads:
                 flush()
         if waiting:
             flush()
         errors.sort(key=lambda failure: failure.index)
-        return embeddings, errors, sources
+        return embeddings, errors, sources, digests
 
     def embed(self, image: ImageInput) -> dict[str, np.ndarray | None]:
         """Embed one image on every dimension.
@@ -469,7 +476,7 @@ class ImagePrism:
             An ``EmbeddingBatch``: embeddings in input order (None for the inputs
             that failed) and ``errors`` with each failure's index, source and reason.
         """
-        embeddings, errors, sources = self._embed_many(images, progress)
+        embeddings, errors, sources, _ = self._embed_many(images, progress)
         return EmbeddingBatch(embeddings=embeddings, errors=errors, sources=sources)
 
     # -- scoring ---------------------------------------------------------------------------
@@ -521,7 +528,7 @@ class ImagePrism:
             progress: Called as ``progress(done, total)`` while embedding.
         """
         threshold = check_threshold(threshold)
-        embeddings, errors, sources = self._embed_many(images, progress)
+        embeddings, errors, sources, digests = self._embed_many(images, progress)
         representatives = EmbeddingTable(list(self._dimensions))
 
         def score_many(item: int, reps: list[int]) -> np.ndarray:
@@ -542,6 +549,7 @@ class ImagePrism:
             errors=errors,
             sources=sources,
             threshold=threshold,
+            digests=digests,
         )
 
     def index(

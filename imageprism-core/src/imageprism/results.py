@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,9 @@ class DedupResult:
         errors: The inputs that failed, with their reasons.
         sources: How each input is named.
         threshold: The score at or above which two images are duplicates.
+        digests: Per input, its content digest (the key of remembered
+            not-duplicate marks and of the embedding store), or None when it failed
+            to load.
     """
 
     unique: list[int]
@@ -108,6 +111,7 @@ class DedupResult:
     errors: list[ImageFailure]
     sources: list[str]
     threshold: float
+    digests: list[str | None] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready data."""
@@ -118,4 +122,5 @@ class DedupResult:
             "groups": [list(g) for g in self.groups],
             "errors": [e.to_dict() for e in self.errors],
             "sources": list(self.sources),
+            "digests": list(self.digests),
         }
