@@ -31,3 +31,12 @@ def shared_photos() -> list[Path]:
 def demo_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real sample photos and edited copies (see tests/demo_photos.py)."""
     return write_photos(tmp_path_factory.mktemp("demo") / "photos")
+
+
+@pytest.fixture(autouse=True)
+def _user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Keep the command line's default embedding store and not-duplicate marks out of the
+    real home folder: each test gets empty user cache and data folders."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))

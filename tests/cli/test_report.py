@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
+import json
 import os
 import random
 import re
 import shutil
 import subprocess
 import time
+import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +21,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from imageprism import DedupResult, ImageFailure, ImagePrism
+from imageprism.not_duplicates import FORMAT as MARKS_FORMAT
+from imageprism.not_duplicates import NotDuplicates
 from imageprism.report import render_report, write_report
 
 HOSTILE = "<script>alert('x')&\"quoted\".png"  # no "/": it is a file name
@@ -38,6 +43,11 @@ class _Page(HTMLParser):
         self.img_sources: list[str] = []
         self.placeholders = 0
         self.tags: set[str] = set()
+        self.marks: list[dict[str, str]] = []  # the "not a duplicate" boxes, plus "group"
+        self.export: dict[str, str] = {}  # the attributes of the export link
+        self.scripts: list[dict[str, str]] = []  # attributes, plus "text"
+        self.csp = ""
+        self._script: dict[str, str] | None = None
         self._group = ""
         self._capture: tuple[str, str] | None = None  # ("count" | "setting", key)
         self._count_key = ""
@@ -65,13 +75,26 @@ class _Page(HTMLParser):
             self.img_sources.append(found.get("src", ""))
         elif tag == "div" and "placeholder" in classes:
             self.placeholders += 1
+        elif tag == "input" and "not-duplicate" in classes:
+            self.marks.append({**found, "group": self._group})
+        elif tag == "a" and found.get("id") == "export-marks":
+            self.export = found
+        elif tag == "script":
+            self._script = {**found, "text": ""}
+            self.scripts.append(self._script)
+        elif tag == "meta" and found.get("http-equiv") == "Content-Security-Policy":
+            self.csp = found["content"]
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._script = None
         if tag == "dd":
             self._capture = None
             self._count_key = ""
 
     def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self._script["text"] += data
         if self._capture is None:
             return
         kind, key = self._capture
@@ -130,7 +153,7 @@ def _dedup_with_scores(paths: list[Path]):
     return prism, result, pair_scores, weighted
 
 
-def _result(sources: list[str], groups: list[list[int]], errors=(), threshold=0.9):
+def _result(sources: list[str], groups: list[list[int]], errors=(), threshold=0.9, digests=()):
     labels: list[int | None] = list(range(len(sources)))
     for group in groups:
         for member in group:
@@ -146,6 +169,7 @@ def _result(sources: list[str], groups: list[list[int]], errors=(), threshold=0.
         errors=list(errors),
         sources=sources,
         threshold=threshold,
+        digests=list(digests),
     )
 
 
@@ -254,10 +278,12 @@ def test_page_is_self_contained(tmp_path):
     _, result, pair_scores, weighted = _dedup_with_scores(paths)
     text = render_report(result, pair_scores, weighted=weighted, dimensions=["hash"])
     assert "http://" not in text and "https://" not in text
-    assert "<script" not in text and "<link" not in text and "@import" not in text
+    assert "<link" not in text and "@import" not in text
     assert "url(" not in text
     srcs = re.findall(r'\ssrc="([^"]*)"', text)
     assert srcs and all(src.startswith("data:image/jpeg;base64,") for src in srcs)
+    (script,) = _Page(text).scripts  # the marks script, inline: nothing is loaded
+    assert set(script) == {"text"}
 
 
 def test_no_groups_and_no_failures_still_make_a_page(tmp_path):
@@ -282,6 +308,58 @@ def test_write_report_is_atomic_and_returns_the_path(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temporary left
     with pytest.raises(OSError):
         write_report(tmp_path / "missing" / "report.html", "x")
+
+
+# --- not-duplicate marks ------------------------------------------------------------
+
+
+def _digest(number: int) -> str:
+    return f"{number:032x}"
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def test_each_copy_gets_a_not_duplicate_box_carrying_its_pair(tmp_path):
+    sources = [str(tmp_path / f"{n}.png") for n in range(5)]
+    digests = [_digest(n) for n in (10, 11, 12, 13, 14)]
+    result = _result(sources, [[0, 2, 3], [1, 4]], digests=digests)
+    page = _Page(render_report(result, {}))
+    shown = [(m["group"], m["data-a"], m["data-b"]) for m in page.marks]
+    assert shown == [
+        ("1", digests[0], digests[2]),
+        ("1", digests[0], digests[3]),
+        ("2", digests[1], digests[4]),
+    ]  # one per copy, none for representatives
+    assert page.export["download"] == "not-duplicates.json"
+    assert page.export["data-format"] == MARKS_FORMAT
+    prefix = "data:application/json;charset=utf-8,"
+    assert json.loads(urllib.parse.unquote(page.export["href"][len(prefix) :])) == {
+        "format": MARKS_FORMAT,
+        "pairs": [],
+    }
+
+
+def test_copies_without_two_known_distinct_digests_get_no_box(tmp_path):
+    sources = [str(tmp_path / f"{n}.png") for n in range(4)]
+    same, other = _digest(1), _digest(2)
+    result = _result(sources, [[0, 1, 2, 3]], digests=[same, same, None, other])
+    page = _Page(render_report(result, {}))
+    assert [(m["data-a"], m["data-b"]) for m in page.marks] == [(same, other)]
+
+    bare = _Page(render_report(_result(sources, [[0, 1]]), {}))  # no digests at all
+    assert bare.marks == [] and bare.scripts == [] and bare.export == {}
+    assert "script-src" not in bare.csp
+
+
+def test_the_marks_script_is_the_only_one_the_page_allows(tmp_path):
+    sources = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    page = _Page(render_report(_result(sources, [[0, 1]], digests=[_digest(1), _digest(2)]), {}))
+    (script,) = page.scripts
+    directives = dict(part.strip().split(" ", 1) for part in page.csp.split(";"))
+    assert directives["script-src"] == f"'sha256-{_sha256(script['text'])}'"
+    assert directives["default-src"] == "'none'" and "connect-src" not in directives
 
 
 # --- headless Chromium ------------------------------------------------------------
@@ -417,3 +495,51 @@ def test_report_renders_in_headless_chromium(chromium, tmp_path):
         assert image.format == "PNG" and image.size == (1200, 1600)
         colours = image.convert("RGB").getcolors(maxcolors=4096)
         assert colours is None or len(colours) > 50  # thumbnails drawn, not a blank page
+
+
+def _with_scripts(text: str, page: _Page, allowed: str, blocked: str) -> str:
+    """The page plus two scripts at the end: ``allowed`` (added to the CSP) and ``blocked``."""
+    policy = page.csp.replace("script-src ", f"script-src 'sha256-{_sha256(allowed)}' ")
+    assert policy != page.csp
+    text = text.replace(page.csp, policy)
+    return text.replace("</body>", f"<script>{allowed}</script><script>{blocked}</script></body>")
+
+
+def test_marking_copies_in_chromium_exports_their_pairs_for_import(chromium, tmp_path):
+    paths = _write_corpus(tmp_path / "photos")
+    prism, result, pair_scores, weighted = _dedup_with_scores(paths)
+    assert [len(g) for g in result.groups] == [3, 2]
+    text = render_report(result, pair_scores, weighted=weighted, dimensions=prism.dimensions)
+    page = _Page(text)
+    assert len(page.marks) == 3
+    clicks = (
+        "document.querySelectorAll('section.group').forEach(function (group) {"
+        " group.querySelector('input.not-duplicate').click(); });"
+    )
+    report = tmp_path / "report.html"
+    report.write_text(_with_scripts(text, page, clicks, "document.title = 'injected';"))
+
+    dumped = _run_chromium(chromium, tmp_path / "profile", "--dump-dom", report.as_uri())
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    dom = _Page(dumped.stdout)
+    assert "<title>imageprism dedup report</title>" in dumped.stdout  # CSP blocked the other
+    assert not re.search(r'<label class="mark"[^>]*hidden', dumped.stdout)  # shown by the script
+    first_copies = [group[1] for group in result.groups]
+    marked = [int(f["data-index"]) for f in dom.figures if "marked" in f["class"].split()]
+    assert marked == first_copies
+    assert dom.export["aria-disabled"] == "false"
+    assert re.search(r'<span id="mark-count">2</span>', dumped.stdout)
+
+    prefix = "data:application/json;charset=utf-8,"
+    assert dom.export["href"].startswith(prefix)
+    exported = json.loads(urllib.parse.unquote(dom.export["href"][len(prefix) :]))
+    expected = sorted(sorted([result.digests[g[0]], result.digests[g[1]]]) for g in result.groups)
+    assert exported == {"format": MARKS_FORMAT, "pairs": expected}
+
+    marks_file = tmp_path / "not-duplicates.json"
+    marks_file.write_text(json.dumps(exported))
+    with NotDuplicates(tmp_path / "marks.sqlite") as marks:
+        assert marks.import_json(marks_file) == 2
+        assert marks.pairs_among(result.digests) == {
+            (g[0], c) for g, c in zip(result.groups, first_copies, strict=True)
+        }

@@ -8,6 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 from fakes import registry_with
+from hypothesis import given
+from hypothesis import strategies as st
 
 from imageprism import (
     ConfigError,
@@ -16,6 +18,7 @@ from imageprism import (
     ImagePrism,
     IndexFileError,
 )
+from imageprism.scoring import EmbeddingTable
 
 
 def _photos(demo_photos):
@@ -186,3 +189,28 @@ def test_malformed_manifests_are_index_file_errors(tmp_path, manifest):
         archive.writestr("ids.json", "[]")
     with pytest.raises(IndexFileError):
         ImageIndex.load(path, ImagePrism())
+
+
+@given(
+    st.lists(st.booleans(), max_size=40),
+    st.integers(0, 5),
+    st.integers(0, 2**32 - 1),
+)
+def test_embedding_table_extend_equals_appending_row_by_row(mask, before, seed):
+    rng = np.random.default_rng(seed)
+    matrix = rng.integers(0, 256, (len(mask), 6), dtype=np.uint8)
+    present = np.array(mask, dtype=bool)
+    one, many = EmbeddingTable(["hash"]), EmbeddingTable(["hash"])
+    for table in (one, many):
+        for _ in range(before):
+            table.append({"hash": None})
+    for row, ok in zip(matrix, present, strict=True):
+        one.append({"hash": row if ok else None})
+    many.extend({"hash": (matrix, present)}, len(mask))
+    assert len(one) == len(many)
+    (m1, p1), (m2, p2) = one.columns()["hash"], many.columns()["hash"]
+    assert np.array_equal(p1, p2)
+    if m1 is None:
+        assert m2 is None
+    else:
+        assert np.array_equal(m1[p1], m2[p2])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from imageprism._version import __version__
+from imageprism.actions import ACTIONS, KEEP_POLICIES, apply_plan, plan_actions
 from imageprism.embeddings_file import SUFFIXES as EMBEDDING_SUFFIXES
 from imageprism.embeddings_file import write_embeddings
 from imageprism.errors import ImageLoadError, ImagePrismError
@@ -68,15 +69,66 @@ def _finish(errors: Sequence[Any], skipped: Sequence[Skipped]) -> int:
     return EXIT_SOME_FAILED if errors or skipped else EXIT_OK
 
 
-def _prism(args: argparse.Namespace) -> ImagePrism:
+def _prism(args: argparse.Namespace, *, store: bool = False) -> ImagePrism:
+    """The prism the scoring options ask for; with ``store``, backed by ``--store`` (or the
+    default embedding store)."""
     dimensions = None
     if getattr(args, "dimensions", None):
         dimensions = [d.strip() for d in args.dimensions.split(",") if d.strip()]
+    path = None
+    if store:
+        from imageprism.store import default_path
+
+        path = args.store or default_path()
     return ImagePrism(
         dimensions=dimensions,
         profile=getattr(args, "profile", None),
         missing_scores=getattr(args, "missing_scores", None) or "zero",
+        store=path,
     )
+
+
+def _dedup_settings(args: argparse.Namespace) -> tuple[ImagePrism, float]:
+    """The prism and threshold ``dedup`` runs with: from ``--calibration``, or the scoring
+    options with ``--preset`` or ``--threshold`` (default 0.9)."""
+    from imageprism.presets import preset
+
+    chosen = [flag for flag in ("threshold", "preset", "calibration") if getattr(args, flag)]
+    if len(chosen) > 1:
+        raise _UsageError(f"use one of --threshold, --preset, --calibration, not {chosen}")
+    store = None
+    if not args.no_store:
+        from imageprism.store import default_path
+
+        store = args.store or default_path()
+    if args.calibration:
+        from imageprism.calibrate import load_calibration
+
+        if args.dimensions or args.profile:
+            raise _UsageError("--calibration sets the dimensions: drop --dimensions/--profile")
+        calibration = load_calibration(args.calibration)
+        return calibration.prism(store=store), calibration.threshold
+    prism = _prism(args, store=not args.no_store)
+    if not args.preset:
+        return prism, 0.9 if args.threshold is None else args.threshold
+    target = args.profile
+    if target is None:
+        if len(prism.dimensions) != 1:
+            raise _UsageError("--preset needs --profile, or a single dimension")
+        target = prism.dimensions[0]
+    return prism, preset(args.preset, target).threshold
+
+
+def _not_duplicates(path: str | None) -> Any:
+    """The remembered not-duplicate marks (``--not-duplicates`` or the default file), if any."""
+    from imageprism.not_duplicates import NotDuplicates, default_path
+
+    chosen = Path(path) if path else default_path()
+    if not chosen.exists():
+        if path:
+            raise _UsageError(f"--not-duplicates: {path} not found")
+        return None
+    return NotDuplicates(chosen)
 
 
 class _ProgressBar:
@@ -205,10 +257,11 @@ def _dedup_video(args: argparse.Namespace) -> int:
 
     every_seconds, every_frames = _every(args.every)
     bar = _progress(args, "frames")
+    prism, threshold = _dedup_settings(args)
     result = dedup_video(
-        _prism(args),
+        prism,
         args.images[0],
-        threshold=args.threshold,
+        threshold=threshold,
         every_seconds=every_seconds,
         every_frames=every_frames,
         out_dir=args.out,
@@ -221,7 +274,7 @@ def _dedup_video(args: argparse.Namespace) -> int:
     else:
         print(
             f"{len(result.frames)} frames sampled, {len(result.kept)} distinct "
-            f"(threshold {args.threshold})"
+            f"(threshold {threshold})"
         )
         for frame, written in zip(
             result.kept_frames, result.written or [None] * len(result.kept), strict=True
@@ -242,8 +295,22 @@ def _dedup(args: argparse.Namespace) -> int:
         raise _UsageError("--every and --out apply to a video input (one .mp4, .mov, ... file)")
     _check_output(args.report)
     files, skipped = _files(args)
-    prism = _prism(args)
-    result = prism.dedup(files, threshold=args.threshold, progress=_progress(args, "embedding"))
+    prism, threshold = _dedup_settings(args)
+    result = prism.dedup(
+        files,
+        threshold=threshold,
+        backend=args.backend,
+        not_duplicates=_not_duplicates(args.not_duplicates),
+        progress=_progress(args, "embedding"),
+    )
+    plan = plan_actions(
+        result,
+        keep=args.keep,
+        action=args.action,
+        to=args.to,
+        allow_delete=args.yes_delete,
+    )
+    applied = None if args.dry_run or args.action == "report" else apply_plan(plan)
     if args.report:
         pairs = {
             (group[0], member): prism.compare(files[group[0]], files[member])
@@ -259,21 +326,40 @@ def _dedup(args: argparse.Namespace) -> int:
             skipped=[(item.path, item.reason) for item in skipped],
         )
         write_report(args.report, html)
+    store = prism.store
     if args.json:
-        _print_json({**result.to_dict(), "skipped": [item.to_dict() for item in skipped]})
+        _print_json(
+            {
+                **result.to_dict(),
+                "skipped": [item.to_dict() for item in skipped],
+                "plan": plan.to_dict(),
+                "applied": None if applied is None else applied.to_dict(),
+                "store": None
+                if store is None
+                else {"path": str(store.path), "reused": store.hits, "embedded": store.written},
+            }
+        )
     else:
         good = len(files) - len(result.errors)
         print(
             f"{good} images, {len(result.unique)} unique, {len(result.groups)} groups of "
             f"near-duplicates (threshold {result.threshold})"
         )
-        for group in result.groups:
-            print(f"keep {result.sources[group[0]]}")
-            for member in group[1:]:
-                print(f"  dup {result.sources[member]}")
+        if store is not None:
+            print(f"embeddings: {store.written} computed, {store.hits} reused from {store.path}")
+        if args.dry_run and args.action != "report":
+            print("dry run: nothing is changed")
+        print(plan.describe())
         if args.report:
             print(f"report: {args.report}")
-    return _finish(result.errors, skipped)
+        if applied is not None:
+            print(f"undo with: imageprism undo {applied.manifest}")
+    failed = [] if applied is None else applied.failed
+    for outcome in failed:
+        print(
+            f"imageprism: cannot {outcome.action} {outcome.path}: {outcome.reason}", file=sys.stderr
+        )
+    return max(_finish(result.errors, skipped), EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
 def _index_build(args: argparse.Namespace) -> int:
@@ -299,9 +385,9 @@ def _index_build(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     prism = _prism(args) if args.dimensions or args.profile else None
     if Path(args.index).suffix.lower() in EMBEDDING_SUFFIXES:
-        index = ImageIndex.from_embeddings(args.index, prism)
+        index = ImageIndex.from_embeddings(args.index, prism, backend=args.backend)
     else:
-        index = ImageIndex.load(args.index, prism)
+        index = ImageIndex.load(args.index, prism, backend=args.backend)
     if args.missing_scores:  # scoring rule only: no need to rebuild the index
         index.prism.missing_scores = args.missing_scores
     if args.threshold is not None:
@@ -317,7 +403,12 @@ def _search(args: argparse.Namespace) -> int:
 
 
 _CORE_HOOKS = frozenset(
-    {"imageprism_add_hookspecs", "imageprism_register_dimensions", "imageprism_register_profiles"}
+    {
+        "imageprism_add_hookspecs",
+        "imageprism_register_dimensions",
+        "imageprism_register_profiles",
+        "imageprism_register_presets",
+    }
 )
 
 
@@ -445,6 +536,197 @@ def _doctor(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if problems else EXIT_OK
 
 
+def _marks(args: argparse.Namespace) -> Any:
+    from imageprism.not_duplicates import NotDuplicates, default_path
+
+    return NotDuplicates(args.file or default_path())
+
+
+def _mark_digest(text: str) -> str:
+    """The content digest of an image file, or ``text`` itself when it is a digest and no file."""
+    from imageprism.images import prepare
+    from imageprism.not_duplicates import is_digest
+
+    if is_digest(text) and not Path(text).exists():
+        return text.lower()  # e.g. to forget a mark of a file deleted since
+    return prepare(text).digest
+
+
+def _mark_pair(args: argparse.Namespace) -> tuple[str, str]:
+    pair = (_mark_digest(args.a), _mark_digest(args.b))
+    if pair[0] == pair[1]:
+        raise _UsageError(
+            f"{args.a} and {args.b} have the same content ({pair[0]}): identical files are "
+            "always duplicates"
+        )
+    return pair
+
+
+_MARK_STATES = {
+    ("add", True): "marked as not duplicates",
+    ("add", False): "already marked as not duplicates",
+    ("remove", True): "removed the mark",
+    ("remove", False): "no mark to remove",
+}
+
+
+def _not_duplicates_pair(args: argparse.Namespace) -> int:
+    """``not-duplicates add`` or ``remove``: one pair."""
+    pair = _mark_pair(args)
+    action = args.marks_command
+    with _marks(args) as marks:
+        changed = (marks.add if action == "add" else marks.remove)(*pair)
+        if args.json:
+            key = "added" if action == "add" else "removed"
+            _print_json({key: changed, "pair": list(pair), "file": str(marks.path)})
+        else:
+            state = _MARK_STATES[action, changed]
+            print(f"{state}: {args.a} and {args.b} (in {marks.path})")
+    return EXIT_OK
+
+
+def _not_duplicates_import(args: argparse.Namespace) -> int:
+    from imageprism.not_duplicates import read_marks
+
+    pairs = read_marks(args.marks)
+    with _marks(args) as marks:
+        added = marks.add_many(pairs)
+        total = len(marks)
+        if args.json:
+            _print_json(
+                {"added": added, "in_file": len(pairs), "total": total, "file": str(marks.path)}
+            )
+        else:
+            print(
+                f"imported {added} new pairs from {args.marks} ({len(pairs) - added} already "
+                f"marked); {total} pairs in {marks.path}"
+            )
+    return EXIT_OK
+
+
+def _not_duplicates_list(args: argparse.Namespace) -> int:
+    with _marks(args) as marks:
+        if args.json:
+            _print_json(marks.to_json())  # the export format: `import` reads it back
+        else:
+            for a, b in marks.pairs():
+                print(f"{a} {b}")
+    return EXIT_OK
+
+
+def _undo(args: argparse.Namespace) -> int:
+    from imageprism.actions import undo
+
+    result = undo(args.manifest)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        for outcome in result.outcomes:
+            if outcome.status == "restored":
+                print(f"restored {outcome.path}")
+            elif outcome.status == "in-place":
+                print(f"in place {outcome.path}")
+        counts = {s: sum(o.status == s for o in result.outcomes) for s in ("restored", "in-place")}
+        print(
+            f"{counts['restored']} restored, {counts['in-place']} already in place, "
+            f"{len(result.failed)} not restored"
+        )
+    for outcome in result.failed:
+        print(f"imageprism: cannot restore {outcome.path}: {outcome.reason}", file=sys.stderr)
+    return EXIT_SOME_FAILED if result.failed else EXIT_OK
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from imageprism.presets import BENCHMARKS, presets
+
+    found = presets(args.target)
+    if args.target and not found:
+        targets = sorted({p.target for p in presets()})
+        raise _UsageError(
+            f"no presets for {args.target!r}; presets exist for: {', '.join(targets)}"
+        )
+    used = {p.benchmark: BENCHMARKS.get(p.benchmark, "") for p in found if p.benchmark}
+    if args.json:
+        _print_json({"presets": [p.model_dump() for p in found], "benchmarks": used})
+        return EXIT_OK
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    rows = [("TARGET", "NAME", "THRESHOLD", "PRECISION", "RECALL", "BENCHMARK")]
+    rows += [
+        (p.target, p.name, f"{p.threshold:g}", share(p.precision), share(p.recall),
+         p.benchmark or "not measured")
+        for p in found
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5]
+        )
+    print("\nnotes:")
+    for p in found:
+        print(f"  {p.target} {p.name}: {p.note}")
+    if used:
+        print("\nbenchmarks:")
+        for name, text in used.items():
+            print(f"  {name}: {text}")
+    return EXIT_OK
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from imageprism.calibrate import calibrate, calibration_path
+
+    if args.save:
+        calibration_path(args.save)  # a bad name fails before any embedding
+    bar = _progress(args, "embedding")
+    result = calibrate(
+        args.pairs,
+        _prism(args),
+        target_precision=args.target_precision,
+        target_recall=args.target_recall,
+        objective=args.objective,
+        fit_weights=args.fit_weights,
+        profile=args.profile,
+        progress=bar,
+    )
+    saved = result.save(args.save) if args.save else None
+    if args.json:
+        _print_json({**result.to_dict(), "saved": None if saved is None else str(saved)})
+        return _finish(result.errors, [])
+    rule = (
+        f"target precision {result.target_precision:g}"
+        if result.target_precision is not None
+        else f"target recall {result.target_recall:g}"
+        if result.target_recall is not None
+        else f"best {result.objective.replace('_', ' ')}"
+    )
+    print(
+        f"{len(result.same)} pairs: {result.positives} same, {result.negatives} different; "
+        f"thresholds by {rule}; 95% Wilson intervals"
+    )
+    fits = {**result.dimensions, **({"weighted": result.weighted} if result.weighted else {})}
+    width = max(len(name) for name in fits)
+    print(
+        f"{'':<{width}}  threshold  {'precision [95% CI]':<21}  {'recall [95% CI]':<21}  "
+        "F1     unscored"
+    )
+    for name, fit in fits.items():
+        precision = f"{fit.precision:.3f} [{fit.precision_ci[0]:.3f}, {fit.precision_ci[1]:.3f}]"
+        recall = f"{fit.recall:.3f} [{fit.recall_ci[0]:.3f}, {fit.recall_ci[1]:.3f}]"
+        missed = "" if fit.achieved else "  (target not reached)"
+        print(
+            f"{name:<{width}}  {fit.threshold:<9.4f}  {precision:<21}  {recall:<21}  "
+            f"{fit.f1:.3f}  {fit.unscored}{missed}"
+        )
+    if result.weighted is not None:
+        weights = ", ".join(f"{name} {weight:.2f}" for name, weight in result.weights.items())
+        print(f"weights: {weights}" + (" (fitted)" if result.fitted_weights else ""))
+    if saved is not None:
+        print(f"saved as {args.save}: {saved}")
+    return _finish(result.errors, [])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imageprism",
@@ -488,13 +770,54 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dedup", help="group near-duplicate images (files or folders)")
     folders(p)
-    p.add_argument("--threshold", type=float, default=0.9, help="score in [0, 1] (default 0.9)")
+    p.add_argument("--threshold", type=float, help="score in [0, 1] (default 0.9)")
+    p.add_argument(
+        "--preset",
+        help="a named threshold of the dimension or profile: exact, near-duplicate, similar "
+        "(see `imageprism presets`)",
+    )
+    p.add_argument(
+        "--calibration", help="a calibration saved by `imageprism calibrate --save NAME`"
+    )
     p.add_argument("--report", help="also write an HTML page of the duplicate groups to REPORT")
     p.add_argument(
         "--every",
         help="video input: sample a frame every 0.5s (seconds) or every 10 (frames)",
     )
     p.add_argument("--out", help="video input: write the distinct frames and frames.json here")
+    p.add_argument(
+        "--backend",
+        choices=("exact", "faiss"),
+        default="exact",
+        help="how candidate pairs are found: exact (default) or faiss (imageprism-core[faiss])",
+    )
+    p.add_argument(
+        "--keep",
+        choices=KEEP_POLICIES,
+        default="first",
+        help="which file of a group to keep (default: first, the representative)",
+    )
+    p.add_argument(
+        "--action",
+        choices=ACTIONS,
+        default="report",
+        help="what to do with the other files: report (default, nothing), move, hardlink, delete",
+    )
+    p.add_argument("--to", help="move/hardlink: folder for the duplicates (and the undo manifest)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument(
+        "--yes-delete", action="store_true", help="allow --action delete (cannot be undone)"
+    )
+    p.add_argument(
+        "--store",
+        help="embedding store to reuse and extend (default: ~/.cache/imageprism/embeddings.sqlite)",
+    )
+    p.add_argument("--no-store", action="store_true", help="do not read or write a store")
+    p.add_argument(
+        "--not-duplicates",
+        help="marks file of pairs never to group "
+        "(default: ~/.local/share/imageprism/not-duplicates.sqlite)",
+    )
     scoring(p)
     p.set_defaults(run=_dedup)
 
@@ -513,6 +836,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("query", help="the query image")
     p.add_argument("--k", type=int, default=10, help="how many hits (default 10)")
     p.add_argument("--threshold", type=float, help="instead of --k: every hit scoring this or more")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "exact", "faiss"),
+        default="auto",
+        help="top-k search: exact scan, FAISS, or auto (FAISS from 100,000 images when installed)",
+    )
     scoring(p)
     p.set_defaults(run=_search)
 
@@ -535,6 +864,81 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_doctor)
+
+    marks = sub.add_parser(
+        "not-duplicates",
+        help="remember pairs of images that are not duplicates, so dedup never groups them",
+    )
+    marks_sub = marks.add_subparsers(dest="marks_command", required=True, metavar="ACTION")
+
+    def marks_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--file",
+            help="the marks file (default: $XDG_DATA_HOME/imageprism/not-duplicates.sqlite, "
+            "XDG_DATA_HOME defaulting to ~/.local/share)",
+        )
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    for action, verb in (
+        ("add", "mark two images as not duplicates"),
+        ("remove", "forget the mark of two images"),
+    ):
+        p = marks_sub.add_parser(action, help=verb + " (image files, or content digests)")
+        p.add_argument("a", help="an image file, or a content digest")
+        p.add_argument("b", help="the other image file, or content digest")
+        marks_options(p)
+        p.set_defaults(run=_not_duplicates_pair)
+    p = marks_sub.add_parser(
+        "import", help="add the marks of a JSON file (the HTML report's export)"
+    )
+    p.add_argument("marks", help="a file in the imageprism-not-duplicates/1 format")
+    marks_options(p)
+    p.set_defaults(run=_not_duplicates_import)
+    p = marks_sub.add_parser("list", help="print every marked pair of digests (--json: export)")
+    marks_options(p)
+    p.set_defaults(run=_not_duplicates_list)
+
+    p = sub.add_parser(
+        "undo", help="put back the files a dedup --action run moved (from its undo manifest)"
+    )
+    p.add_argument("manifest", help="the undo manifest, e.g. DUPES/imageprism-undo.json")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_undo)
+
+    p = sub.add_parser(
+        "presets", help="named thresholds (exact, near-duplicate, similar) and how they measured"
+    )
+    p.add_argument("--target", help="only the presets of this dimension or profile")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_presets)
+
+    p = sub.add_parser(
+        "calibrate", help="fit thresholds to labelled pairs (CSV: path_a, path_b, same)"
+    )
+    p.add_argument(
+        "pairs", help="CSV with columns path_a, path_b, same (yes/no); paths relative to it"
+    )
+    target = p.add_mutually_exclusive_group()
+    target.add_argument(
+        "--target-precision", type=float, help="reach this precision with the most recall"
+    )
+    target.add_argument(
+        "--target-recall", type=float, help="reach this recall with the most precision"
+    )
+    p.add_argument(
+        "--objective",
+        choices=["f1", "balanced_accuracy"],
+        default="f1",
+        help="without a target, what the threshold maximises (default f1)",
+    )
+    p.add_argument(
+        "--fit-weights",
+        action="store_true",
+        help="also fit the weights of the weighted score (every split in steps of 0.1)",
+    )
+    p.add_argument("--save", metavar="NAME", help="save the calibration under NAME")
+    scoring(p)
+    p.set_defaults(run=_calibrate)
 
     p = sub.add_parser("plugins", help="list discovered plugins, their distributions and versions")
     p.add_argument("--json", action="store_true", help="print JSON")

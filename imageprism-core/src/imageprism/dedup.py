@@ -1,13 +1,34 @@
-"""The dedup engine: greedy grouping with first-seen representatives (the 0.1 semantics)."""
+"""The dedup engine: greedy grouping with first-seen representatives (the 0.1 semantics).
+
+``dedup_embeddings`` gives exactly the greedy 0.1 answer without comparing every
+image with every representative: a weighted mean of scores can only reach the
+threshold if some dimension's score does, so the pairs that can match are the
+union, over the weighted dimensions, of each dimension's pairs at or above the
+threshold (``imageprism.candidates``); the greedy pass then scores only those
+pairs, fully. When a dimension cannot list its pairs, or they would be too
+many to hold (a low threshold), it falls back to the plain greedy pass.
+"""
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
+from imageprism.candidates import TooManyPairs
+from imageprism.dimension import Dimension
 from imageprism.errors import ConfigError
+from imageprism.profiles import MissingScores
+from imageprism.scoring import EmbeddingTable
+
+Backend = Literal["exact", "faiss"]
+"""How dedup finds candidate pairs: ``"exact"`` (NumPy; the greedy answer exactly) or
+``"faiss"`` (FAISS indexes: exact for hamming dimensions, approximate for cosine ones)."""
+
+BACKENDS: tuple[str, ...] = ("exact", "faiss")
+_MAX_CANDIDATES = 50_000_000  # pairs held at once; past this the plain greedy pass is cheaper
 
 
 def check_threshold(threshold: float) -> float:
@@ -70,22 +91,159 @@ def greedy_groups_many(
     valid: Sequence[bool],
     score_many: Callable[[int, list[int]], np.ndarray],
     threshold: float,
+    *,
+    candidates: Callable[[int], Sequence[int]] | None = None,
+    apart: Collection[tuple[int, int]] = (),
 ) -> tuple[list[int], list[int | None]]:
-    """``greedy_groups`` with one vectorised call per item against every representative.
+    """``greedy_groups`` with one vectorised call per item against its representatives.
 
     ``score_many(item, representatives)`` returns their scores in order, NaN where
     a pair cannot be scored (never a match). Same result as ``greedy_groups``.
+
+    Args:
+        valid: Per item, whether it takes part.
+        score_many: Scores of an item against a list of representatives.
+        threshold: The score at or above which two items are duplicates.
+        candidates: ``candidates(item)``: the earlier items, ascending, that may reach
+            ``threshold`` with it (the rest are known not to); default, all of them.
+        apart: Index pairs ``(i, j)``, ``i < j``, never to be in one group: an item
+            does not join a group holding any item it is kept apart from.
     """
     unique: list[int] = []
+    is_rep = np.zeros(len(valid), dtype=bool)
     labels: list[int | None] = [None] * len(valid)
+    partners: dict[int, set[int]] = {}
+    for i, j in apart:
+        partners.setdefault(i, set()).add(j)
+        partners.setdefault(j, set()).add(i)
+    members: dict[int, list[int]] = {}
     for item, ok in enumerate(valid):
         if not ok:
             continue
-        if unique:
-            hits = np.flatnonzero(score_many(item, unique) >= threshold)  # NaN >= t is False
+        reps = unique
+        if candidates is not None:
+            earlier = np.asarray(candidates(item), dtype=np.int64)
+            reps = [int(r) for r in earlier[is_rep[earlier]]]
+        if item in partners and reps:
+            kept_apart = partners[item]
+            reps = [r for r in reps if kept_apart.isdisjoint(members.get(r, (r,)))]
+        if reps:
+            hits = np.flatnonzero(score_many(item, reps) >= threshold)  # NaN >= t is False
             if hits.size:
-                labels[item] = unique[int(hits[0])]
+                rep = reps[int(hits[0])]
+                labels[item] = rep
+                members.setdefault(rep, [rep]).append(item)
                 continue
         unique.append(item)
+        is_rep[item] = True
         labels[item] = item
     return unique, labels
+
+
+def _column_pairs(
+    dimension: Dimension,
+    matrix: np.ndarray,
+    rows: np.ndarray,
+    threshold: float,
+    backend: Backend,
+) -> np.ndarray | None:
+    """Pairs of ``rows`` (item indexes) that may score ``threshold`` on one dimension, or None
+    when the dimension cannot list them."""
+    from imageprism import candidates
+
+    finder: Any = candidates
+    if backend == "faiss":
+        from imageprism import faiss_backend as finder
+    codes_of = getattr(dimension, "hamming_codes", None)
+    found = []
+    if codes_of is not None:
+        for codes, radius in codes_of(matrix[rows], threshold):
+            owners = np.repeat(rows, codes.shape[1])
+            flat = codes.reshape(len(rows) * codes.shape[1], -1)
+            found.append(finder.hamming_pairs(flat, owners, radius, limit=_MAX_CANDIDATES))
+    elif dimension.metric == "cosine":
+        pairs = finder.cosine_pairs(matrix[rows], threshold, limit=_MAX_CANDIDATES)
+        found.append(rows[pairs])
+    else:
+        return None
+    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+
+
+def dedup_embeddings(
+    embeddings: Sequence[Mapping[str, np.ndarray | None] | None],
+    dimensions: Mapping[str, Dimension],
+    weights: Mapping[str, float],
+    missing: MissingScores,
+    threshold: float,
+    *,
+    backend: Backend = "exact",
+    apart: Collection[tuple[int, int]] = (),
+) -> tuple[list[int], list[int | None]]:
+    """Greedy groups of embedded images (None for the ones that failed), exactly as
+    comparing each with every representative would give, without doing so.
+
+    Args:
+        embeddings: Per item, its embeddings by dimension, or None when it failed.
+        dimensions: The dimensions by name.
+        weights: The normalised weights; dimensions without weight are not scored.
+        missing: How scores a dimension cannot give count in the blend.
+        threshold: The weighted score at or above which two items are duplicates.
+        backend: How candidate pairs are found (see ``Backend``).
+        apart: Index pairs never to be grouped (see ``greedy_groups_many``).
+
+    Returns:
+        ``(unique, labels)`` as ``greedy_groups``.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    table = EmbeddingTable(list(dimensions))
+    for embedding in embeddings:
+        table.append(embedding or {})
+    valid = [e is not None for e in embeddings]
+
+    def score_many(item: int, reps: list[int]) -> np.ndarray:
+        query = embeddings[item] or {}
+        _, weighted = table.scores(dimensions, query, weights, missing, rows=np.array(reps))
+        return weighted
+
+    neighbours = _neighbours(table, dimensions, weights, threshold, backend, valid)
+    if neighbours is None:
+        return greedy_groups_many(valid, score_many, threshold, apart=apart)
+    return greedy_groups_many(valid, score_many, threshold, candidates=neighbours, apart=apart)
+
+
+def _neighbours(
+    table: EmbeddingTable,
+    dimensions: Mapping[str, Dimension],
+    weights: Mapping[str, float],
+    threshold: float,
+    backend: Backend,
+    valid: Sequence[bool],
+) -> Callable[[int], np.ndarray] | None:
+    """``item -> earlier items that may reach threshold with it``, or None to compare all."""
+    ok = np.asarray(valid, dtype=bool)
+    found = []
+    try:
+        for name, (matrix, present) in table.columns().items():
+            if weights.get(name, 0.0) <= 0 or matrix is None:
+                continue
+            rows = np.flatnonzero(present & ok)
+            pairs = _column_pairs(dimensions[name], matrix, rows, threshold, backend)
+            if pairs is None:
+                return None
+            found.append(pairs)
+    except TooManyPairs:
+        return None
+    pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+    pairs = np.unique(pairs, axis=0) if len(pairs) else pairs
+    # CSR by the later item: its earlier neighbours, ascending
+    order = np.lexsort((pairs[:, 0], pairs[:, 1])) if len(pairs) else np.zeros(0, np.int64)
+    earlier = pairs[order, 0] if len(pairs) else np.zeros(0, np.int64)
+    starts = np.searchsorted(pairs[order, 1], np.arange(len(valid) + 1)) if len(pairs) else None
+
+    def neighbours(item: int) -> np.ndarray:
+        if starts is None:
+            return earlier
+        return earlier[starts[item] : starts[item + 1]]
+
+    return neighbours

@@ -59,14 +59,20 @@ class Dimension(Protocol, metaclass=_WellKnownNames):
     A dimension may also define ``similarity_many(a, others) -> np.ndarray``
     (``a`` against each row of a 2-D array, NaN where not scorable); dedup and
     indexes then score many pairs at once, and fall back to ``similarity``
-    otherwise.
+    otherwise. A ``"hamming"`` dimension may define ``hamming_codes(embeddings,
+    threshold) -> [(codes, radius), ...]`` (see ``HashDimension``) so dedup
+    finds its candidate pairs without comparing every pair; a ``"cosine"``
+    dimension promises that its score never exceeds the cosine of the two
+    embeddings (as ``imageprism.scoring.cosine_scores``), which gives dedup the
+    same shortcut. Dimensions with neither are deduplicated by comparing each
+    image with every representative (exact, quadratic).
 
     Attributes:
         name: The registered name, e.g. ``"hash"``.
         fingerprint: Changes whenever the model, config or preprocessing
             change; part of every cache key and saved index.
         metric: ``"hamming"`` for packed-bit embeddings, ``"cosine"`` for
-            float vectors.
+            float vectors scored by (at most) their cosine similarity.
     """
 
     name: str

@@ -39,6 +39,33 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
+def arrow_embeddings(values: Sequence[np.ndarray | None], metric: str) -> Any:
+    """Embeddings as one Arrow array, null for None: ``binary`` (the packed bits) for a
+    hamming dimension, ``list<float32>`` for a cosine one. The Parquet layout of a dimension."""
+    pa = _pyarrow()
+    if metric == "hamming":
+        return pa.array([None if v is None else v.tobytes() for v in values], pa.binary())
+    return pa.array(
+        [None if v is None else np.asarray(v, np.float32) for v in values],
+        pa.list_(pa.float32()),
+    )
+
+
+def numpy_embeddings(column: Any, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """An Arrow array written by ``arrow_embeddings`` back as a matrix (``uint8`` rows for
+    hamming, ``float32`` for cosine; zero rows where null) and the mask of present rows."""
+    dtype = np.uint8 if metric == "hamming" else np.float32
+    vectors = [
+        None
+        if v is None
+        else np.frombuffer(v, np.uint8)
+        if dtype is np.uint8
+        else np.asarray(v, np.float32)
+        for v in column.to_pylist()
+    ]
+    return stack_embeddings(vectors, dtype)
+
+
 def write_embeddings(
     path: str | os.PathLike[str],
     ids: Sequence[str],
@@ -79,15 +106,7 @@ def write_embeddings(
     columns: dict[str, Any] = {"id": pa.array([str(i) for i in ids], pa.string())}
     for name in names:
         values = [row.get(name) for row in rows]
-        if prism.dimension(name).metric == "hamming":
-            columns[name] = pa.array(
-                [None if v is None else v.tobytes() for v in values], pa.binary()
-            )
-        else:
-            columns[name] = pa.array(
-                [None if v is None else np.asarray(v, np.float32) for v in values],
-                pa.list_(pa.float32()),
-            )
+        columns[name] = arrow_embeddings(values, prism.dimension(name).metric)
     table = pa.table(columns).replace_schema_metadata({_METADATA_KEY: json.dumps(manifest)})
     return atomic_write(target, lambda temp: pa.parquet.write_table(table, str(temp)))
 
@@ -119,17 +138,7 @@ def read_embeddings(
             ids = [str(i) for i in table.column("id").to_pylist()]
             columns = {}
             for name, info in manifest["dimensions"].items():
-                values = table.column(name).to_pylist()
-                dtype = np.uint8 if info["metric"] == "hamming" else np.float32
-                vectors = [
-                    None
-                    if v is None
-                    else np.frombuffer(v, np.uint8)
-                    if dtype is np.uint8
-                    else np.asarray(v, np.float32)
-                    for v in values
-                ]
-                columns[name] = stack_embeddings(vectors, dtype)
+                columns[name] = numpy_embeddings(table.column(name), info["metric"])
         else:
             raise IndexFileError(f"{source} is neither .npz nor .parquet")
     except (IndexFileError, ImagePrismError):

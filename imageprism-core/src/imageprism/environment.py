@@ -10,6 +10,10 @@ CACHE_DIR = "IMAGEPRISM_CACHE_DIR"
 """A Hugging Face-style cache folder for model files, searched before (and
 downloaded into instead of) the Hugging Face cache."""
 
+CONFIG_DIR = "IMAGEPRISM_CONFIG_DIR"
+"""A folder for imageprism's own settings, used instead of the user config folder
+(``~/.config/imageprism`` on Linux); saved calibrations go in its ``calibrations`` folder."""
+
 HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
 """Hugging Face's own switch, honoured by imageprism: set to 1 and no model file
 is ever downloaded; a file missing from the caches is an error saying how to

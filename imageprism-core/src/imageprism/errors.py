@@ -78,3 +78,12 @@ class ModelFileError(ImagePrismError, OSError):
     The message names the file, where it was looked for, and how to get it onto
     an offline machine.
     """
+
+
+class StoreFileError(ImagePrismError, ValueError):
+    """An embedding store or not-duplicates file cannot be used.
+
+    The message names the file and why: not an SQLite database, another
+    program's database, a schema version this imageprism does not know, or a
+    failed read or write.
+    """

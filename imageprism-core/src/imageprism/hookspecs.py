@@ -12,6 +12,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from imageprism.dimension import DimensionSpec
+    from imageprism.presets import Preset
     from imageprism.profiles import ProfileSpec
 
 PROJECT = "imageprism"
@@ -33,3 +34,8 @@ def imageprism_register_dimensions(register: "Callable[[DimensionSpec], None]") 
 @hookspec
 def imageprism_register_profiles(register: "Callable[[ProfileSpec], None]") -> None:
     """Register profiles by calling ``register(ProfileSpec(...))`` once per profile."""
+
+
+@hookspec
+def imageprism_register_presets(register: "Callable[[Preset], None]") -> None:
+    """Register threshold presets by calling ``register(Preset(...))`` once per preset."""

@@ -304,18 +304,23 @@ def describe_cache_state(model: ModelFile) -> dict[str, Any]:
     return {"cached": False, "path": None}
 
 
-def derived_dir(kind: str) -> Path:
-    """A folder for files imageprism derives from model files (e.g. models with extra outputs).
+def cache_root() -> Path:
+    """imageprism's own cache folder (not created here).
 
-    Under ``IMAGEPRISM_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/imageprism``
+    ``IMAGEPRISM_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/imageprism``
     (default ``~/.cache/imageprism``).
     """
     own = os.environ.get(environment.CACHE_DIR)
-    base = (
-        Path(own).expanduser()
-        if own
-        else Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "imageprism"
-    )
-    folder = base / "derived" / kind
+    if own:
+        return Path(own).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "imageprism"
+
+
+def derived_dir(kind: str) -> Path:
+    """A folder for files imageprism derives from model files (e.g. models with extra outputs).
+
+    Under ``cache_root()``.
+    """
+    folder = cache_root() / "derived" / kind
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -14,13 +14,15 @@ import os
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel
 
 from imageprism._files import atomic_write
+from imageprism._optional import require
 from imageprism.errors import ConfigError, ImagePrismError
 from imageprism.images import ImageInput
 from imageprism.results import ImageFailure
@@ -30,6 +32,14 @@ if TYPE_CHECKING:
     from imageprism.prism import ImagePrism
 
 FORMAT = "imageprism-index/1"
+
+IndexBackend = Literal["auto", "exact", "faiss"]
+"""How ``ImageIndex.search`` finds its rows: ``"exact"`` scores every row; ``"faiss"`` asks
+FAISS indexes (one per weighted dimension) for each dimension's nearest rows and scores
+those exactly; ``"auto"`` uses FAISS from ``FAISS_FROM`` images when it is installed."""
+
+FAISS_FROM = 100_000
+"""Index size from which ``backend="auto"`` searches with FAISS (when installed)."""
 
 
 class IndexFileError(ImagePrismError, ValueError):
@@ -70,12 +80,26 @@ class ImageIndex:
     """Embeddings of many images, for top-k and range search with one prism's dimensions.
 
     Build one with ``ImagePrism.index(images)`` or ``ImageIndex(prism).add(images)``.
+
+    Args:
+        prism: The prism whose dimensions and weights score queries.
+        backend: See ``IndexBackend``. With FAISS, top-k search is exact for a
+            single hash dimension and approximate for cosine dimensions (IVF
+            above ``imageprism.faiss_backend.IVF_FROM`` rows) and for blends of
+            several dimensions (each contributes its own nearest rows).
+            ``range_search`` always scores every row.
     """
 
-    def __init__(self, prism: ImagePrism) -> None:
+    def __init__(self, prism: ImagePrism, *, backend: IndexBackend = "auto") -> None:
+        if backend not in ("auto", "exact", "faiss"):
+            raise ConfigError(f"backend must be 'auto', 'exact' or 'faiss', got {backend!r}")
+        if backend == "faiss":
+            require("faiss", "faiss")
         self.prism = prism
+        self.backend: IndexBackend = backend
         self.ids: list[str] = []
         self._table = EmbeddingTable(list(prism.dimensions))
+        self._faiss: dict[str, Any] | None = None  # built on first FAISS search
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -106,21 +130,59 @@ class ImageIndex:
                 continue
             self.ids.append(str(names[position]))
             self._table.append(embedding)
+        self._faiss = None
         return batch.errors
 
-    def _score(self, query: ImageInput) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def _uses_faiss(self) -> bool:
+        if self.backend == "auto":
+            return len(self) >= FAISS_FROM and find_spec("faiss") is not None
+        return self.backend == "faiss"
+
+    def _nearest_rows(self, query: Mapping[str, np.ndarray | None], k: int) -> np.ndarray:
+        """Rows FAISS finds nearest to ``query`` on each weighted dimension."""
+        from imageprism.faiss_backend import FaissSearch
+
+        columns = self._table.columns()
+        weighted = [n for n in self.prism.dimensions if self.prism.weights.get(n, 0.0) > 0]
+        if self._faiss is None:
+            self._faiss = {
+                name: FaissSearch(*columns[name], self.prism.dimension(name))
+                for name in weighted
+                if columns[name][0] is not None
+            }
+        found = [
+            searcher.nearest(query[name], k)
+            for name, searcher in self._faiss.items()
+            if query.get(name) is not None
+        ]
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+    def _score(
+        self, query: ImageInput, k: int | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Scores of ``query`` against every row (or, for a FAISS top-``k``, the rows FAISS
+        finds), and which rows they are."""
         dimensions = {name: self.prism.dimension(name) for name in self.prism.dimensions}
-        return self._table.scores(
-            dimensions, self.prism.embed(query), self.prism.weights, self.prism.missing_scores
+        embedding = self.prism.embed(query)
+        rows = np.arange(len(self))
+        if k is not None and self._uses_faiss():
+            rows = self._nearest_rows(embedding, k)
+        scores, weighted = self._table.scores(
+            dimensions, embedding, self.prism.weights, self.prism.missing_scores, rows=rows
         )
+        return scores, weighted, rows
 
     def _hits(
-        self, order: np.ndarray, scores: dict[str, np.ndarray], weighted: np.ndarray
+        self,
+        order: np.ndarray,
+        scores: dict[str, np.ndarray],
+        weighted: np.ndarray,
+        rows: np.ndarray,
     ) -> list[SearchHit]:
         return [
             SearchHit(
-                index=int(i),
-                id=self.ids[i],
+                index=int(rows[i]),
+                id=self.ids[rows[i]],
                 scores={name: _nan_to_none(values[i]) for name, values in scores.items()},
                 weighted_score=_nan_to_none(weighted[i]),
             )
@@ -131,20 +193,20 @@ class ImageIndex:
         """The ``k`` indexed images with the highest weighted score (earliest first on ties)."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"k must be an integer >= 1, got {k!r}")
-        scores, weighted = self._score(query)
+        scores, weighted, rows = self._score(query, k)
         ranking = np.where(np.isnan(weighted), -np.inf, weighted)
-        order = np.lexsort((np.arange(len(ranking)), -ranking))[:k]
-        return self._hits(order, scores, weighted)
+        order = np.lexsort((rows, -ranking))[:k]
+        return self._hits(order, scores, weighted, rows)
 
     def range_search(self, query: ImageInput, threshold: float) -> list[SearchHit]:
         """Every indexed image whose weighted score is at least ``threshold``, best first."""
         from imageprism.dedup import check_threshold
 
         threshold = check_threshold(threshold)
-        scores, weighted = self._score(query)
+        scores, weighted, rows = self._score(query)
         found = np.flatnonzero(np.nan_to_num(weighted, nan=-1.0) >= threshold)
         order = found[np.lexsort((found, -weighted[found]))]
-        return self._hits(order, scores, weighted)
+        return self._hits(order, scores, weighted, rows)
 
     def _manifest(self) -> dict[str, Any]:
         return {"format": FORMAT, "count": len(self), **prism_manifest(self.prism)}
@@ -175,7 +237,13 @@ class ImageIndex:
         return atomic_write(target, write)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], prism: ImagePrism | None = None) -> ImageIndex:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        prism: ImagePrism | None = None,
+        *,
+        backend: IndexBackend = "auto",
+    ) -> ImageIndex:
         """Read an index written by ``save``, for use with ``prism``.
 
         Without ``prism``, one is made from the dimensions, configs and weights
@@ -212,7 +280,7 @@ class ImageIndex:
             name: (arrays[f"dim{n}_matrix"], arrays[f"dim{n}_present"])
             for n, name in enumerate(names)
         }
-        return cls._checked(manifest, prism, ids, columns, path)
+        return cls._checked(manifest, prism, ids, columns, path, backend)
 
     @classmethod
     def _checked(
@@ -222,6 +290,7 @@ class ImageIndex:
         ids: Any,
         columns: Mapping[str, tuple[np.ndarray, np.ndarray]],
         path: object,
+        backend: IndexBackend = "auto",
     ) -> ImageIndex:
         """An index from file contents, or IndexFileError for any malformed part."""
         try:
@@ -229,7 +298,7 @@ class ImageIndex:
             for name, (matrix, present) in columns.items():
                 if matrix.ndim != 2 or present.ndim != 1 or len(matrix) != len(present):
                     raise IndexFileError(f"{path}: the {name!r} embeddings are malformed")
-            return cls._from_columns(prism, ids, columns, path)
+            return cls._from_columns(prism, ids, columns, path, backend)
         except ImagePrismError:
             raise
         except (KeyError, TypeError, AttributeError, ValueError, IndexError) as err:
@@ -242,30 +311,29 @@ class ImageIndex:
         ids: Sequence[str],
         columns: Mapping[str, tuple[np.ndarray, np.ndarray]],
         path: object,
+        backend: IndexBackend = "auto",
     ) -> ImageIndex:
         if any(len(present) != len(ids) for _, present in columns.values()):
             raise IndexFileError(f"{path} is inconsistent: ids and embeddings differ in count")
-        index = cls(prism)
+        index = cls(prism, backend=backend)
         index.ids = [str(i) for i in ids]
-        for row in range(len(ids)):
-            index._table.append(
-                {
-                    name: matrix[row] if present[row] else None
-                    for name, (matrix, present) in columns.items()
-                }
-            )
+        index._table.extend(columns, len(ids))
         return index
 
     @classmethod
     def from_embeddings(
-        cls, path: str | os.PathLike[str], prism: ImagePrism | None = None
+        cls,
+        path: str | os.PathLike[str],
+        prism: ImagePrism | None = None,
+        *,
+        backend: IndexBackend = "auto",
     ) -> ImageIndex:
         """An index of the embeddings in a file written by ``imageprism embed -o`` (.npz or
         .parquet); checked against ``prism`` as ``load`` does."""
         from imageprism.embeddings_file import read_embeddings
 
         ids, columns, manifest = read_embeddings(path)
-        return cls._checked(manifest, prism, ids, columns, path)
+        return cls._checked(manifest, prism, ids, columns, path, backend)
 
 
 def prism_manifest(prism: ImagePrism) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from imageprism.errors import (
     UnknownDimensionError,
     UnknownProfileError,
 )
+from imageprism.presets import Preset
 from imageprism.profiles import ProfileSpec
 
 ENTRY_POINT_GROUP = "imageprism"
@@ -76,6 +77,7 @@ class _Pending:
     plugin: object | None = None
     dimensions: list[DimensionSpec] = field(default_factory=list)
     profiles: list[ProfileSpec] = field(default_factory=list)
+    presets: list[Preset] = field(default_factory=list)
     error: str | None = None
     disabled: bool = False
 
@@ -114,6 +116,7 @@ class Registry:
         self._trace = os.environ.get(environment.TRACE_HOOKS, "") not in ("", "0")
         self.dimensions: dict[str, DimensionSpec] = {}
         self.profiles: dict[str, ProfileSpec] = {}
+        self.presets: dict[tuple[str, str], Preset] = {}  # by (target, name)
         self._owner: dict[str, _Pending] = {}
         if entry_points is None:
             entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
@@ -249,9 +252,19 @@ class Registry:
                 )
             item.profiles.append(profile)
 
+        def register_preset(preset: Preset) -> None:
+            if not isinstance(preset, Preset):
+                raise PluginError(
+                    f"register() takes a Preset, got {type(preset).__name__}",
+                    plugin=item.name,
+                    distribution=item.distribution,
+                )
+            item.presets.append(preset)
+
         try:
             self._call(item, "imageprism_register_dimensions", register=register_dimension)
             self._call(item, "imageprism_register_profiles", register=register_profile)
+            self._call(item, "imageprism_register_presets", register=register_preset)
         except Exception as err:
             self._fail(item, f"registration failed: {_describe(err)}")
             return
@@ -260,6 +273,7 @@ class Registry:
             for kind, names in (
                 ("dimension", [s.name for s in item.dimensions]),
                 ("profile", [p.name for p in item.profiles]),
+                ("preset", [f"{p.target}/{p.name}" for p in item.presets]),
             )
             for name in names
             if f"{kind}:{name}" in self._owner
@@ -273,6 +287,9 @@ class Registry:
         for profile in item.profiles:
             self.profiles[profile.name] = profile
             self._owner[f"profile:{profile.name}"] = item
+        for preset in item.presets:
+            self.presets[preset.target, preset.name] = preset
+            self._owner[f"preset:{preset.target}/{preset.name}"] = item
 
     def collect(
         self, hook_name: str, expected: type, kind: str

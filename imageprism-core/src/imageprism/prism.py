@@ -9,13 +9,13 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from imageprism.cache import EmbeddingCache
-from imageprism.dedup import check_threshold, greedy_groups_many, groups_of
+from imageprism.dedup import Backend, check_threshold, dedup_embeddings, groups_of
 from imageprism.dimension import Dimension
 from imageprism.errors import (
     ConfigError,
@@ -27,7 +27,7 @@ from imageprism.errors import (
     PluginError,
 )
 from imageprism.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
-from imageprism.index import ImageIndex
+from imageprism.index import ImageIndex, IndexBackend
 from imageprism.plugins import PluginInfo, Registry, get_registry
 from imageprism.profiles import (
     MISSING_SCORES,
@@ -37,7 +37,10 @@ from imageprism.profiles import (
     normalize_weights,
 )
 from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
-from imageprism.scoring import EmbeddingTable
+
+if TYPE_CHECKING:
+    from imageprism.not_duplicates import NotDuplicates
+    from imageprism.store import EmbeddingStore
 
 Embeddings = dict[str, np.ndarray | None]
 Progress = Callable[[int, int | None], None]
@@ -95,6 +98,20 @@ def _check_embeddings(out: list[Any], count: int) -> None:
             )
 
 
+def _open_store(store: Any) -> EmbeddingStore | None:
+    if store is None:
+        return None
+    from imageprism.store import EmbeddingStore  # sqlite3 is imported only when a store is used
+
+    if isinstance(store, EmbeddingStore):
+        return store
+    if isinstance(store, str | os.PathLike):
+        return EmbeddingStore(store)
+    raise ConfigTypeError(
+        f"store must be an EmbeddingStore or the path of one, got {type(store).__name__}"
+    )
+
+
 class ImagePrism:
     """Scores pairs of images on every chosen dimension, and blends them into one score.
 
@@ -121,6 +138,11 @@ class ImagePrism:
             (``embed_many``, ``dedup``); default: 2 on machines with 2 or more cores.
             Decoding and resizing release the GIL, so threads help.
         registry: The plugin registry; default, the process-wide one.
+        store: An ``EmbeddingStore``, or the path of one (created if missing), consulted
+            after the in-memory cache: only embeddings it lacks are computed, and each
+            finished batch is committed to it, so an interrupted run loses at most
+            the batches in flight. ``prism.store.hits`` / ``.written`` count reused
+            and new embeddings.
 
     Raises:
         ConfigError: an argument is invalid (the message names it and what is allowed).
@@ -143,6 +165,7 @@ class ImagePrism:
         batch_size: int = 32,
         threads: int | None = None,
         registry: Registry | None = None,
+        store: EmbeddingStore | str | os.PathLike[str] | None = None,
     ) -> None:
         if profile is not None and weights is not None:
             raise ConfigError("pass either profile= or weights=, not both")
@@ -180,6 +203,7 @@ class ImagePrism:
         if cache is None:
             cache = EmbeddingCache() if cache_size is None else EmbeddingCache(max_items=cache_size)
         self.cache = cache
+        self.store = _open_store(store)
         self._inflight: dict[tuple[str, str], Future[Any]] = {}
         self._inflight_lock = threading.Lock()
 
@@ -308,12 +332,25 @@ class ImagePrism:
 
     def _prepare(self, image: ImageInput) -> PreparedImage | ImageLoadError:
         """Read, check and digest one input (in a worker thread: hashing releases the GIL)."""
+        before = self._file_state(image)
         try:
             prepared = prepare(image, max_pixels=self.max_pixels)
             prepared.digest  # noqa: B018 (computed here, off the main thread)
         except ImageLoadError as err:
             return err
+        if before is not None and self.store is not None and self._file_state(image) == before:
+            self.store.note_file(image, *before, prepared.digest)  # type: ignore[arg-type]
         return prepared
+
+    def _file_state(self, image: ImageInput) -> tuple[int, int] | None:
+        """``(size, mtime_ns)`` of a file input when a store records files, else None."""
+        if self.store is None or not isinstance(image, str | os.PathLike):
+            return None
+        try:
+            state = os.stat(image)
+        except OSError:
+            return None
+        return state.st_size, state.st_mtime_ns
 
     def _claim(
         self, fingerprint: str, digests: Iterable[str]
@@ -334,21 +371,41 @@ class ImagePrism:
                 else:
                     self._inflight[key] = Future()
                     mine.append(digest)
+        if self.store is not None and mine:
+            try:
+                stored = self.store.lookup_many(fingerprint, mine)
+            except BaseException as err:
+                self._settle(fingerprint, dict.fromkeys(mine, err), persist=False)
+                raise
+            if stored:
+                self._settle(fingerprint, stored, persist=False)
+                cached.update(stored)
+                mine = [digest for digest in mine if digest not in stored]
         return cached, mine, theirs
 
-    def _settle(self, fingerprint: str, digest: str, value: Any) -> None:
-        """Publish an embedding (or the error it gave) to the cache and to waiting threads."""
-        key = (fingerprint, digest)
+    def _settle(self, fingerprint: str, values: Mapping[str, Any], *, persist: bool = True) -> None:
+        """Publish embeddings (or the errors they gave) to the store, the cache and waiting threads.
+
+        With ``persist`` the embeddings go to the store in one transaction first;
+        errors are never stored, so a later run tries those images again.
+        """
+        good = {d: v for d, v in values.items() if not isinstance(v, BaseException)}
+        if persist and good and self.store is not None:
+            self.store.put_many(fingerprint, good)
+        settled: list[tuple[Future[Any], Any]] = []
         with self._inflight_lock:
-            if not isinstance(value, BaseException):
-                self.cache.put(key, value)
-            future = self._inflight.pop(key)
-        if isinstance(value, BaseException) and not isinstance(
-            value, ImageLoadError | DimensionError
-        ):
-            future.set_exception(value)  # not about this image: the waiting call raises too
-        else:
-            future.set_result(value)
+            for digest, value in values.items():
+                key = (fingerprint, digest)
+                if digest in good:
+                    self.cache.put(key, value)
+                settled.append((self._inflight.pop(key), value))
+        for future, value in settled:
+            if isinstance(value, BaseException) and not isinstance(
+                value, ImageLoadError | DimensionError
+            ):
+                future.set_exception(value)  # not about this image: the waiting call raises too
+            else:
+                future.set_result(value)
 
     def _embed_prepared(
         self, images: Sequence[PreparedImage]
@@ -374,13 +431,12 @@ class ImagePrism:
                 ]
                 outs = self._map_chunks(name, dimension, [[images[i] for i in c] for c in chunks])
                 for chunk, out in zip(chunks, outs, strict=True):
-                    for index, value in zip(chunk, out, strict=True):
-                        values[images[index].digest] = value
-                        self._settle(dimension.fingerprint, images[index].digest, value)
+                    done = {images[i].digest: value for i, value in zip(chunk, out, strict=True)}
+                    self._settle(dimension.fingerprint, done)  # one store commit per chunk
+                    values.update(done)
             except BaseException as err:  # e.g. ModelFileError: release waiting threads too
-                for digest in mine:
-                    if digest not in values:  # not settled yet: it is still ours
-                        self._settle(dimension.fingerprint, digest, err)
+                unsettled = [digest for digest in mine if digest not in values]  # still ours
+                self._settle(dimension.fingerprint, dict.fromkeys(unsettled, err), persist=False)
                 raise
             for digest, future in theirs.items():
                 values[digest] = future.result()
@@ -393,6 +449,8 @@ class ImagePrism:
                         results[index][name] = value
         for index in failed:
             results[index] = {}
+        if self.store is not None:
+            self.store.flush()  # the files noted while preparing, when nothing was embedded
         return results, failed
 
     def _embed_many(
@@ -513,35 +571,41 @@ class ImagePrism:
         images: Iterable[ImageInput],
         threshold: float = 0.9,
         *,
+        backend: Backend = "exact",
+        not_duplicates: NotDuplicates | None = None,
         progress: Progress | None = None,
     ) -> DedupResult:
         """Group near-duplicates greedily, in input order (the 0.1 semantics).
 
-        Each image is compared with the representatives kept so far, in order,
-        and joins the first whose (weighted) score is at least ``threshold``;
-        otherwise it becomes a representative. Images that fail to load or embed are reported in
-        ``errors`` and take no part; every good image still gets its label.
+        Each image joins the first representative (in input order) whose
+        (weighted) score with it is at least ``threshold``; otherwise it becomes a
+        representative. The answer is exactly that of comparing each image with
+        every representative, found without doing so: only pairs that can reach
+        the threshold on some dimension are scored (see ``imageprism.dedup``).
+        Images that fail to load or embed are reported in ``errors`` and take no
+        part; every good image still gets its label.
 
         Args:
             images: The images, in the order that decides representatives.
             threshold: Score in [0, 1] at or above which two images are duplicates.
+            backend: ``"exact"`` (default) or ``"faiss"`` (needs ``imageprism-core[faiss]``;
+                the same answer for hash dimensions, approximate for cosine ones).
+            not_duplicates: Pairs marked as not duplicates (by content): two such images
+                are never in one group, whatever their scores.
             progress: Called as ``progress(done, total)`` while embedding.
         """
         threshold = check_threshold(threshold)
         embeddings, errors, sources, digests = self._embed_many(images, progress)
-        representatives = EmbeddingTable(list(self._dimensions))
-
-        def score_many(item: int, reps: list[int]) -> np.ndarray:
-            # ``reps`` only grows, by the items that became representatives, in order
-            while len(representatives) < len(reps):
-                representatives.append(embeddings[reps[len(representatives)]] or {})
-            _, weighted = representatives.scores(
-                self._dimensions, embeddings[item] or {}, self.weights, self.missing_scores
-            )
-            return weighted
-
-        valid = [e is not None for e in embeddings]
-        unique, labels = greedy_groups_many(valid, score_many, threshold)
+        apart = not_duplicates.pairs_among(digests) if not_duplicates is not None else set()
+        unique, labels = dedup_embeddings(
+            embeddings,
+            self._dimensions,
+            self.weights,
+            self.missing_scores,
+            threshold,
+            backend=backend,
+            apart=apart,
+        )
         return DedupResult(
             unique=unique,
             labels=labels,
@@ -553,14 +617,18 @@ class ImagePrism:
         )
 
     def index(
-        self, images: Iterable[ImageInput] = (), ids: Sequence[str] | None = None
+        self,
+        images: Iterable[ImageInput] = (),
+        ids: Sequence[str] | None = None,
+        *,
+        backend: IndexBackend = "auto",
     ) -> ImageIndex:
         """An ``ImageIndex`` of ``images`` for search (embedded once, in batches).
 
         Inputs that fail are left out; ``ImageIndex.add`` returns them when you
-        need the list.
+        need the list. ``backend`` is the index's search backend (see ``ImageIndex``).
         """
-        index = ImageIndex(self)
+        index = ImageIndex(self, backend=backend)
         index.add(images, ids=ids)
         return index
 

@@ -5,24 +5,33 @@ each group of near-duplicates, its representative first, with every member's
 per-dimension and weighted scores against the representative; then the files
 that could not be used, with the reasons.
 
-It needs nothing but itself: thumbnails are JPEG ``data:`` URIs, the CSS is
-inline, there is no script, and a Content-Security-Policy forbids loading
-anything else. All text is HTML-escaped (file names may hold ``<`` or ``&``).
+Each copy whose content digest is known can be marked "not a duplicate"; a
+link exports the marks as a JSON file (``imageprism not-duplicates import``
+loads it), so those pairs are never grouped again.
+
+It needs nothing but itself: thumbnails are JPEG ``data:`` URIs, the CSS and the
+one small script are inline, and a Content-Security-Policy forbids loading
+anything else and running any other script (it allows this one by its sha256).
+All text is HTML-escaped (file names may hold ``<`` or ``&``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
+import json
 import math
 import os
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from imageprism._files import atomic_write
 from imageprism._version import __version__
 from imageprism.images import prepare
+from imageprism.not_duplicates import FORMAT as MARKS_FORMAT
 from imageprism.results import DedupResult
 
 Pair = tuple[int, int]
@@ -88,10 +97,56 @@ table.failures td.file { font-family: ui-monospace, SFMono-Regular, Menlo, monos
   overflow-wrap: anywhere; }
 p.empty { color: var(--muted); margin: 0; }
 footer { color: var(--muted); font-size: 12px; }
+[hidden] { display: none !important; }
+label.mark { display: flex; gap: 6px; align-items: center; margin-top: 6px; font-size: 12px;
+  cursor: pointer; }
+figure.marked { border-color: var(--bad); opacity: .75; }
+figure.marked .mark { color: var(--bad); font-weight: 600; }
+p.marks { margin: 12px 0 0; }
+p.marks a { color: var(--accent); font-weight: 600; }
+p.marks a[aria-disabled="true"] { color: var(--muted); pointer-events: none; }
+p.marks code { font-size: 12px; }
 """
 
-# Nothing may be fetched: images only from data: URIs, styles only inline.
+# The marks: each checked box adds its [representative, copy] digest pair; the
+# export link's data: URI always holds the current marks, sorted and deduplicated.
+_SCRIPT = """
+(function () {
+  "use strict";
+  var link = document.getElementById("export-marks");
+  var count = document.getElementById("mark-count");
+  var boxes = Array.prototype.slice.call(document.querySelectorAll("input.not-duplicate"));
+  function update() {
+    var seen = {};
+    var pairs = [];
+    boxes.forEach(function (box) {
+      box.closest("figure").classList.toggle("marked", box.checked);
+      var pair = [box.dataset.a, box.dataset.b].sort();
+      if (box.checked && !seen[pair.join(" ")]) {
+        seen[pair.join(" ")] = true;
+        pairs.push(pair);
+      }
+    });
+    pairs.sort(function (x, y) { return x.join(" ") < y.join(" ") ? -1 : 1; });
+    var data = JSON.stringify({ format: link.dataset.format, pairs: pairs });
+    link.href = "data:application/json;charset=utf-8," + encodeURIComponent(data);
+    link.setAttribute("aria-disabled", pairs.length ? "false" : "true");
+    count.textContent = String(pairs.length);
+  }
+  boxes.forEach(function (box) { box.addEventListener("change", update); });
+  Array.prototype.forEach.call(document.querySelectorAll("[data-needs-script]"), function (el) {
+    el.hidden = false;
+  });
+  update();
+})();
+"""
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+
+# Nothing may be fetched: images only from data: URIs, styles only inline, and
+# no script but the marks script above (when the page has marks).
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_CSP_WITH_SCRIPT = f"{_CSP}; script-src 'sha256-{_SCRIPT_HASH}'"
+_EXPORT_NAME = "not-duplicates.json"
 
 
 def _e(value: object) -> str:
@@ -155,6 +210,7 @@ def _figure(
     dimensions: Sequence[str],
     threshold: float,
     thumbnail_size: int,
+    mark: tuple[str, str] | None = None,
 ) -> str:
     uri, note = _thumbnail(source, thumbnail_size)
     name, folder = _split(source)
@@ -178,6 +234,12 @@ def _figure(
     parts.append(size_line)
     if not representative:
         parts.append(_scores_table(scores, weighted, has_weighted, dimensions, threshold))
+    if mark is not None:
+        parts.append(
+            '<label class="mark" hidden data-needs-script>'
+            f'<input type="checkbox" class="not-duplicate" data-a="{_e(mark[0])}" '
+            f'data-b="{_e(mark[1])}"> not a duplicate</label>'
+        )
     parts += ["</figcaption>", "</figure>"]
     return "".join(parts)
 
@@ -245,6 +307,30 @@ def _failures(rows: Iterable[tuple[str, str]]) -> str:
     )
 
 
+def _mark_of(result: DedupResult, representative: int, index: int) -> tuple[str, str] | None:
+    """The ``(representative, copy)`` digests a copy's mark would export, if both are known."""
+    digests = result.digests
+    if index == representative or max(representative, index) >= len(digests):
+        return None
+    pair = (digests[representative], digests[index])
+    if pair[0] is None or pair[1] is None or pair[0] == pair[1]:  # identical files stay grouped
+        return None
+    return pair[0], pair[1]
+
+
+def _marks_bar() -> str:
+    empty = json.dumps({"format": MARKS_FORMAT, "pairs": []}, separators=(",", ":"))
+    href = "data:application/json;charset=utf-8," + urllib.parse.quote(empty, safe="")
+    return (
+        '<p class="marks" hidden data-needs-script>'
+        f'<a id="export-marks" href="{_e(href)}" download="{_EXPORT_NAME}" '
+        f'data-format="{_e(MARKS_FORMAT)}" aria-disabled="true">Export not-duplicate marks</a> '
+        '(<span id="mark-count">0</span> marked), then '
+        f"<code>imageprism not-duplicates import {_EXPORT_NAME}</code> so those pairs are "
+        "never grouped again.</p>"
+    )
+
+
 def render_report(
     result: DedupResult,
     pair_scores: Mapping[tuple[int, int], Mapping[str, float | None]],
@@ -271,7 +357,9 @@ def render_report(
         thumbnail_size: Longest side of the thumbnails, in pixels.
 
     Each image of a group is thumbnailed from ``result.sources``; one that cannot
-    be read shows a placeholder with the reason instead.
+    be read shows a placeholder with the reason instead. Each copy whose digest
+    and its representative's are in ``result.digests`` (and differ) gets a
+    "not a duplicate" box; the marks export as ``imageprism-not-duplicates/1`` JSON.
 
     Raises:
         ValueError: ``thumbnail_size`` is not a positive integer.
@@ -285,11 +373,14 @@ def render_report(
     failures += [(str(path), str(reason)) for path, reason in skipped]
 
     sections = []
+    marked = False
     for number, group in enumerate(result.groups, start=1):
         representative = group[0]
         figures = []
         for position, index in enumerate(group):
             pair = (representative, index)
+            mark = _mark_of(result, representative, index)
+            marked = marked or mark is not None
             figures.append(
                 _figure(
                     index,
@@ -301,6 +392,7 @@ def render_report(
                     dimensions=names,
                     threshold=result.threshold,
                     thumbnail_size=thumbnail_size,
+                    mark=mark,
                 )
             )
         sections.append(
@@ -327,7 +419,8 @@ def render_report(
             '<html lang="en">',
             "<head>",
             '<meta charset="utf-8">',
-            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+            '<meta http-equiv="Content-Security-Policy" '
+            f'content="{_CSP_WITH_SCRIPT if marked else _CSP}">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             "<title>imageprism dedup report</title>",
             f"<style>{_CSS}</style>",
@@ -337,6 +430,7 @@ def render_report(
             "<h1>Near-duplicate report</h1>",
             _counts(result, len(failures)),
             f'<dl class="settings">{settings_html}</dl>',
+            _marks_bar() if marked else "",
             "</header>",
             "<main>",
             *sections,
@@ -346,6 +440,7 @@ def render_report(
             "</section>",
             "</main>",
             f"<footer>imageprism {_e(__version__)}</footer>",
+            f"<script>{_SCRIPT}</script>" if marked else "",
             "</body>",
             "</html>",
             "",

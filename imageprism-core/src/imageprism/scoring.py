@@ -88,6 +88,30 @@ class _Column:
             self.present[self.size] = True
         self.size += 1
 
+    def extend(self, matrix: np.ndarray, present: np.ndarray) -> None:
+        """Append many rows at once (rows where ``present`` is False are "no embedding")."""
+        if self.matrix is None:  # the first embedding sets the width and dtype
+            first = np.flatnonzero(present)
+            skip = int(first[0]) if len(first) else len(present)
+            for _ in range(skip):
+                self.append(None)
+            if not len(first):
+                return
+            self.append(matrix[skip])
+            matrix, present = matrix[skip + 1 :], present[skip + 1 :]
+        assert self.matrix is not None
+        needed = self.size + len(present)
+        if needed > len(self.present):
+            grown = np.zeros((needed, self.matrix.shape[1]), self.matrix.dtype)
+            grown[: self.size] = self.matrix[: self.size]
+            self.matrix = grown
+            self.present = np.concatenate(
+                [self.present, np.zeros(needed - len(self.present), bool)]
+            )
+        self.matrix[self.size : needed][present] = matrix[present]
+        self.present[self.size : needed] = present
+        self.size = needed
+
     def rows(self) -> tuple[np.ndarray | None, np.ndarray]:
         matrix = None if self.matrix is None else self.matrix[: self.size]
         return matrix, self.present[: self.size]
@@ -109,6 +133,13 @@ class EmbeddingTable:
             column.append(embeddings.get(name))
         self._size += 1
 
+    def extend(self, columns: Mapping[str, tuple[np.ndarray, np.ndarray]], count: int) -> None:
+        """Add ``count`` images at once from per-dimension ``(matrix, present)`` columns."""
+        for name, column in self._columns.items():
+            matrix, present = columns[name]
+            column.extend(matrix, np.asarray(present, dtype=bool))
+        self._size += count
+
     def columns(self) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
         """Per dimension, the matrix of rows (None when no row has an embedding) and the mask."""
         return {name: column.rows() for name, column in self._columns.items()}
@@ -119,18 +150,21 @@ class EmbeddingTable:
         query: Mapping[str, np.ndarray | None],
         weights: Mapping[str, float],
         missing: MissingScores,
+        rows: np.ndarray | None = None,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Per dimension, ``query`` scored against every row (NaN where not scorable), and the
-        weighted blend of those scores (NaN where ``compare`` would give None)."""
+        """Per dimension, ``query`` scored against every row, or against ``rows`` only, in
+        that order (NaN where not scorable), and the weighted blend of those scores (NaN
+        where ``compare`` would give None)."""
+        rows = np.arange(self._size) if rows is None else np.asarray(rows, dtype=np.int64)
         scores: dict[str, np.ndarray] = {}
         for name, (matrix, present) in self.columns().items():
-            row = np.full(self._size, np.nan)
+            row = np.full(len(rows), np.nan)
             embedding = query.get(name)
             if embedding is not None and matrix is not None:
-                where = np.flatnonzero(present)
+                where = np.flatnonzero(present[rows])
                 for start in range(0, len(where), _CHUNK_ROWS):
                     chunk = where[start : start + _CHUNK_ROWS]
-                    row[chunk] = similarity_many(dimensions[name], embedding, matrix[chunk])
+                    row[chunk] = similarity_many(dimensions[name], embedding, matrix[rows[chunk]])
             scores[name] = row
         return scores, blend_many(scores, weights, missing)
 

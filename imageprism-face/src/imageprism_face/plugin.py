@@ -16,6 +16,7 @@ import pluggy
 from imageprism.dimension import DimensionSpec
 from imageprism.errors import ModelFileError
 from imageprism.hookspecs import hookimpl
+from imageprism.presets import Preset
 from imageprism_face import hookspecs
 from imageprism_face.config import FaceConfig
 from imageprism_face.specs import FaceDetectorSpec, FaceEmbedderSpec
@@ -127,3 +128,27 @@ def imageprism_register_face_embedders(register: Callable[[FaceEmbedderSpec], No
             ),
         )
     )
+
+
+FACE_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        name="similar",
+        target="face",
+        threshold=0.92,
+        precision=1.0,
+        recall=1.0,
+        benchmark="faces-master/v1",
+        note=(
+            "the same person, with FaceConfig(embedder='dlib') (YuNet detector); other "
+            "embedders score on other scales (0.1 found about 0.32 for ArcFace on LFW)"
+        ),
+    ),
+)
+"""The face dimension's presets; the numbers come from ``benchmarks/presets.py``."""
+
+
+@hookimpl
+def imageprism_register_presets(register: Callable[[Preset], None]) -> None:
+    """Register the face preset (the same person, for the dlib embedder)."""
+    for preset in FACE_PRESETS:
+        register(preset)

@@ -17,6 +17,7 @@ import numpy as np
 from imageprism.dimension import DimensionSpec
 from imageprism.hookspecs import hookimpl
 from imageprism.hub import ModelConfig, ModelFile
+from imageprism.presets import Preset
 from imageprism_models.embedding import ModelDimension
 from imageprism_models.preprocess import DINOV2
 
@@ -69,3 +70,25 @@ def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) ->
             licence="code MIT; weights Apache-2.0 (Meta DINOv2)",
         )
     )
+
+
+INSTANCE_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        name="similar",
+        target="instance",
+        threshold=0.7,
+        note=(
+            "the same object, re-photographed; from 0.1's calibration notes (DINOv2: unrelated "
+            "photos near 0, the same object 0.7 and up); not measured here, the model file "
+            "cannot be downloaded on the build machines"
+        ),
+    ),
+)
+"""The instance dimension's presets (see ``benchmarks/presets.py``)."""
+
+
+@hookimpl
+def imageprism_register_presets(register: Callable[[Preset], None]) -> None:
+    """Register the instance preset (from 0.1's calibration notes, not measured)."""
+    for preset in INSTANCE_PRESETS:
+        register(preset)

@@ -15,6 +15,7 @@ import numpy as np
 from imageprism.dimension import DimensionSpec
 from imageprism.hookspecs import hookimpl
 from imageprism.hub import ModelConfig, ModelFile
+from imageprism.presets import Preset
 from imageprism_models.embedding import ModelDimension
 from imageprism_models.preprocess import CLIP
 
@@ -67,3 +68,25 @@ def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) ->
             licence="code MIT; weights MIT (OpenAI CLIP)",
         )
     )
+
+
+SEMANTIC_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        name="similar",
+        target="semantic",
+        threshold=0.75,
+        note=(
+            "the same kind of scene or concept; from 0.1's calibration notes (CLIP ViT-B/32: "
+            "unrelated photos near 0.5, the same concept above about 0.75); not measured here, "
+            "the model file cannot be downloaded on the build machines"
+        ),
+    ),
+)
+"""The semantic dimension's presets (see ``benchmarks/presets.py``)."""
+
+
+@hookimpl
+def imageprism_register_presets(register: Callable[[Preset], None]) -> None:
+    """Register the semantic preset (from 0.1's calibration notes, not measured)."""
+    for preset in SEMANTIC_PRESETS:
+        register(preset)

@@ -27,6 +27,7 @@ from imageprism.dimension import DimensionSpec
 from imageprism.errors import ModelFileError
 from imageprism.hookspecs import hookimpl
 from imageprism.hub import ModelConfig, ModelFile, derived_dir, sha256_of
+from imageprism.presets import Preset
 from imageprism_models.embedding import ModelDimension, unit_rows
 from imageprism_models.preprocess import MOBILENETV2
 
@@ -167,3 +168,28 @@ def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) ->
             licence="code MIT; weights Apache-2.0 (ONNX Model Zoo MobileNetV2)",
         )
     )
+
+
+STYLE_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        name="similar",
+        target="style",
+        threshold=0.92,
+        precision=0.6522801302931596,
+        recall=0.8431578947368421,
+        benchmark="style-renderings/v1",
+        note=(
+            "the same look (rendering); a weak signal: measured with the torchvision "
+            "MobileNetV2 weights of ../shared, not the pinned ONNX Model Zoo file, whose scores "
+            "may sit elsewhere"
+        ),
+    ),
+)
+"""The style dimension's presets (see ``benchmarks/presets.py``)."""
+
+
+@hookimpl
+def imageprism_register_presets(register: Callable[[Preset], None]) -> None:
+    """Register the style preset (measured with the torchvision MobileNetV2 weights)."""
+    for preset in STYLE_PRESETS:
+        register(preset)

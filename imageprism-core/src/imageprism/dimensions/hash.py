@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 from imageprism.dimension import DimensionConfig, DimensionSpec, Metric
 from imageprism.hookspecs import hookimpl
 from imageprism.images import PreparedImage
+from imageprism.presets import HASH_PRESETS, Preset
 
 HashAlgorithm = Literal["phash", "dhash", "ahash"]
 
@@ -242,6 +243,40 @@ class HashDimension:
             out[start : start + step] = 1.0 - fewest / self._bits
         return out
 
+    def _score_of(self, differing: int) -> float:
+        """The score of a set pair whose combined differing-bit count is ``differing``
+        (the same float expression as ``similarity_many``)."""
+        if self.config.combine == "mean":
+            return 1.0 - differing / len(self.config.algorithms) / self._bits
+        return 1.0 - differing / self._bits
+
+    def _radius(self, threshold: float) -> int:
+        """Most differing bits (as ``_score_of`` counts them) that still score ``threshold``."""
+        top = self._bits * (len(self.config.algorithms) if self.config.combine == "mean" else 1)
+        return sum(1 for d in range(top + 1) if self._score_of(d) >= threshold) - 1
+
+    def hamming_codes(
+        self, embeddings: np.ndarray, threshold: float
+    ) -> list[tuple[np.ndarray, int]]:
+        """Codes and radii such that a pair scoring at least ``threshold`` has, in some
+        channel, a pair of codes at most that radius bits apart.
+
+        Used to find dedup candidates without comparing every pair. ``embeddings``
+        is ``N x embedding_size``; each channel's codes are ``N x sets x bytes``.
+        With ``combine="mean"`` one channel holds each set's hashes together; with
+        ``"max"`` each algorithm is its own channel; with ``"min"`` one channel
+        with the radius of every algorithm added up (a superset, verified later).
+        """
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.uint8)
+        self._check(embeddings)
+        algorithms = len(self.config.algorithms)
+        per_set = embeddings.reshape(len(embeddings), self._sets, algorithms, -1)
+        radius = self._radius(threshold)
+        if self.config.combine == "max":
+            return [(per_set[:, :, a, :], radius) for a in range(algorithms)]
+        whole = per_set.reshape(len(embeddings), self._sets, -1)
+        return [(whole, radius if self.config.combine == "mean" else radius * algorithms)]
+
     def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
         """Best fraction of matching bits over the hash sets, combined over algorithms.
 
@@ -265,3 +300,10 @@ def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) ->
             licence="MIT; no model files",
         )
     )
+
+
+@hookimpl
+def imageprism_register_presets(register: Callable[[Preset], None]) -> None:
+    """Register the hash presets (exact, near-duplicate, similar)."""
+    for preset in HASH_PRESETS:
+        register(preset)

@@ -1,0 +1,150 @@
+"""The SQLite files behind the embedding store and the not-duplicate marks.
+
+Each file is stamped with an application id (whose file it is) and a schema
+version, checked on every open, so another program's database or a file from
+a newer imageprism is refused with a message naming it rather than misread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from imageprism.errors import StoreFileError
+
+_BUSY_TIMEOUT = 30.0  # seconds to wait for another process's write to finish
+# The application id stamped into each kind of file ("IPRS", "IPND").
+_APPLICATION_IDS = {"embedding store": 0x49505253, "not-duplicates file": 0x49504E44}
+
+
+class Database:
+    """One SQLite file shared by threads: a single connection behind a lock.
+
+    SQLite writes one transaction at a time anyway, and the statements here are
+    short, so one connection costs no parallelism worth having and keeps every
+    transaction whole.
+
+    Args:
+        path: The file; it and its folder are created when missing.
+        kind: What the file is: "embedding store" or "not-duplicates file" (which
+            decides the id stamped into it, ``PRAGMA application_id``).
+        version: The schema version this code reads and writes (``PRAGMA user_version``).
+        schema: The statements creating a new file's tables.
+        synchronous: ``PRAGMA synchronous`` in WAL mode: ``NORMAL`` survives a killed
+            process (not a power cut), ``FULL`` survives both.
+
+    Raises:
+        StoreFileError: the file cannot be created or opened, is not SQLite, is another
+            program's database, or has another schema version.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str,
+        version: int,
+        schema: Sequence[str],
+        synchronous: str = "FULL",
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.kind = kind
+        self._lock = threading.Lock()
+        if self.path.is_dir():
+            raise StoreFileError(f"{kind} {self.path} is a folder; give a file name")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreFileError(
+                f"cannot create the folder of {kind} {self.path}: {err.strerror or err}"
+            ) from err
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as err:
+            raise StoreFileError(f"cannot open {kind} {self.path}: {err}") from err
+        try:
+            self._check(_APPLICATION_IDS[kind], version, schema)
+            # WAL: readers never wait for a writer, and a commit is one append.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+        except StoreFileError:
+            self._db.close()
+            raise
+        except sqlite3.DatabaseError as err:
+            self._db.close()
+            raise StoreFileError(
+                f"{self.path} is not an imageprism {kind} (cannot read it as SQLite: {err})"
+            ) from err
+
+    def _stamp(self) -> tuple[int, int, int]:
+        application_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        return application_id, version, tables
+
+    def _check(self, application_id: int, version: int, schema: Sequence[str]) -> None:
+        found_id, found_version, tables = self._stamp()
+        if found_id == 0 and tables == 0:  # a new (or empty) file: create the tables
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                found_id, found_version, tables = self._stamp()  # another process may have won
+                if found_id == 0 and tables == 0:
+                    for statement in schema:
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA application_id={application_id}")
+                    self._db.execute(f"PRAGMA user_version={version}")
+                    found_id, found_version = application_id, version
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        if found_id != application_id:
+            other = next((k for k, i in _APPLICATION_IDS.items() if i == found_id), None)
+            what = f"an imageprism {other}" if other else "an SQLite database of another program"
+            raise StoreFileError(
+                f"{self.path} is {what}, not an imageprism {self.kind}; give another file name"
+            )
+        if found_version != version:
+            raise StoreFileError(
+                f"{self.kind} {self.path} has schema version {found_version}, and this "
+                f"imageprism reads version {version} only: use the imageprism that wrote it, "
+                "or another file"
+            )
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise StoreFileError(f"{self.kind} {self.path}: {type(err).__name__}: {err}") from err
+
+    def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one query."""
+        with self._lock, self._guard():
+            return self._db.execute(sql, parameters).fetchall()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        with self._lock, self._guard():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._db.close()

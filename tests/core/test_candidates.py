@@ -1,0 +1,111 @@
+"""Candidate pairs: multi-index hashing and blocked cosine find exactly the pairs within reach."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imageprism.candidates import TooManyPairs, cosine_pairs, hamming_pairs, plan_blocks
+
+
+def _brute_hamming(codes, owners, radius):
+    bits = np.unpackbits(codes, axis=1).astype(np.int32)
+    distance = (bits[:, None, :] != bits[None, :, :]).sum(axis=2)
+    found = set()
+    for x, y in zip(*np.nonzero(distance <= radius), strict=True):
+        a, b = int(owners[x]), int(owners[y])
+        if a < b:
+            found.add((a, b))
+    return sorted(found)
+
+
+def _planted(rng, items, sets, width, radius, near=40):
+    """Random codes with some pairs a few bits apart (some just inside, some just outside)."""
+    codes = rng.integers(0, 256, (items * sets, width), dtype=np.uint8)
+    for _ in range(near):
+        a, b = rng.integers(0, items * sets, 2)
+        codes[b] = codes[a]
+        for bit in rng.choice(width * 8, min(width * 8, int(rng.integers(0, radius + 3))), False):
+            codes[b, bit // 8] ^= np.uint8(1 << (bit % 8))
+    return codes, np.repeat(np.arange(items), sets)
+
+
+@pytest.mark.parametrize(
+    ("items", "sets", "width", "radius"),
+    [(300, 6, 24, 19), (900, 1, 8, 7), (5000, 1, 8, 10), (1500, 2, 4, 6), (200, 1, 24, 0)],
+)
+def test_hamming_pairs_are_exactly_the_pairs_within_the_radius(items, sets, width, radius):
+    rng = np.random.default_rng(items + radius)
+    codes, owners = _planted(rng, items, sets, width, radius)
+    got = hamming_pairs(codes, owners, radius)
+    assert [tuple(map(int, p)) for p in got] == _brute_hamming(codes, owners, radius)
+
+
+def test_plans_with_flipped_probes_are_used_and_exact():
+    # 5000 64-bit codes within 10 bits: six blocks probed with one flip each
+    assert plan_blocks(5000, 64, 10) == (6, 1)
+    rng = np.random.default_rng(7)
+    codes, owners = _planted(rng, 5000, 1, 8, 10, near=200)
+    got = hamming_pairs(codes, owners, 10)
+    assert len(got) > 100
+    assert [tuple(map(int, p)) for p in got] == _brute_hamming(codes, owners, 10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 60),
+    st.integers(1, 3),
+    st.integers(1, 4),
+    st.integers(-1, 20),
+    st.integers(0, 2**32 - 1),
+)
+def test_hamming_pairs_match_brute_force_on_any_codes(items, sets, width, radius, seed):
+    rng = np.random.default_rng(seed)
+    codes, owners = _planted(rng, items, sets, width, max(radius, 0), near=items)
+    got = hamming_pairs(codes, owners, radius)
+    assert [tuple(map(int, p)) for p in got] == _brute_hamming(codes, owners, radius)
+
+
+def test_hamming_pairs_never_pair_codes_of_one_owner():
+    codes = np.zeros((4, 8), dtype=np.uint8)
+    assert hamming_pairs(codes, np.array([0, 0, 1, 1]), 0).tolist() == [[0, 1]]
+
+
+def test_hamming_pairs_stop_past_the_limit():
+    codes = np.zeros((50, 8), dtype=np.uint8)
+    with pytest.raises(TooManyPairs):
+        hamming_pairs(codes, np.arange(50), 3, limit=100)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 80), st.integers(1, 16), st.floats(-0.5, 1.0), st.integers(0, 2**32 - 1))
+def test_cosine_pairs_include_every_pair_at_the_threshold(rows, dims, threshold, seed):
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(rows, dims))
+    matrix[rng.integers(0, rows)] = 0.0  # a zero row pairs with nothing
+    matrix[1 % rows] = matrix[0] * 3  # one exact direction match
+    got = {tuple(map(int, p)) for p in cosine_pairs(matrix, threshold)}
+    norms = np.linalg.norm(matrix, axis=1)
+    for i in range(rows):
+        for j in range(i + 1, rows):
+            if norms[i] == 0 or norms[j] == 0:
+                assert (i, j) not in got
+                continue
+            cosine = matrix[i] @ matrix[j] / (norms[i] * norms[j])
+            if cosine >= threshold:
+                assert (i, j) in got
+            elif cosine < threshold - 1e-3:
+                assert (i, j) not in got
+
+
+def test_faiss_hamming_pairs_equal_the_exact_ones():
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (extra: faiss)")
+    from imageprism import faiss_backend
+
+    rng = np.random.default_rng(3)
+    codes, owners = _planted(rng, 5000, 1, 8, 10, near=200)
+    exact = hamming_pairs(codes, owners, 10)
+    assert np.array_equal(faiss_backend.hamming_pairs(codes, owners, 10), exact)
+    codes, owners = _planted(rng, 400, 6, 24, 19)
+    exact = hamming_pairs(codes, owners, 19)
+    assert np.array_equal(faiss_backend.hamming_pairs(codes, owners, 19), exact)

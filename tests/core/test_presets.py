@@ -1,0 +1,145 @@
+"""Presets: registered by every pack, derived for profiles, and reproducible from the benchmark."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from fakes import core_entry_points
+from pydantic import ValidationError
+
+from imageprism import ProfileSpec, hookimpl
+from imageprism.errors import ConfigError
+from imageprism.plugins import Registry
+from imageprism.presets import BENCHMARKS, HASH_PRESETS, Preset, preset, presets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _PresetPack:
+    """A plugin registering the given presets (and optionally a profile)."""
+
+    def __init__(self, *items: object, profile: ProfileSpec | None = None) -> None:
+        self.items = items
+        self.profile = profile
+
+    @hookimpl
+    def imageprism_register_presets(self, register):
+        for item in self.items:
+            register(item)
+
+    @hookimpl
+    def imageprism_register_profiles(self, register):
+        if self.profile is not None:
+            register(self.profile)
+
+
+def _registry(*items: object, profile: ProfileSpec | None = None) -> Registry:
+    return Registry(
+        entry_points=core_entry_points(), plugins=[("pack", _PresetPack(*items, profile=profile))]
+    )
+
+
+def test_every_installed_pack_registers_its_presets():
+    found = {(p.target, p.name) for p in presets()}
+    assert {("hash", "exact"), ("hash", "near-duplicate"), ("hash", "similar")} <= found
+    assert {("face", "similar"), ("semantic", "similar"), ("instance", "similar")} <= found
+    assert ("style", "similar") in found
+
+
+def test_hash_presets_go_from_strict_to_loose():
+    exact, near, similar = (preset(name, "hash").threshold for name in
+                            ("exact", "near-duplicate", "similar"))  # fmt: skip
+    assert exact > near > similar
+    assert [p.name for p in presets("hash")] == ["exact", "near-duplicate", "similar"]
+
+
+def test_measured_presets_name_a_known_benchmark_and_unmeasured_ones_say_so():
+    for item in presets():
+        if item.precision is None:
+            assert item.recall is None and item.benchmark is None
+            assert "not measured" in item.note, item
+        else:
+            assert item.benchmark in BENCHMARKS, item
+            assert 0.0 <= item.recall <= 1.0
+
+
+def test_profile_presets_are_the_weighted_mean_of_their_dimensions_presets():
+    registry = _registry(profile=ProfileSpec(name="mine", weights={"hash": 1.0}))
+    derived = preset("similar", "dedup")  # hash 0.6, instance 0.3, semantic 0.1
+    expected = sum(
+        weight * preset("similar", dim).threshold
+        for dim, weight in {"hash": 0.6, "instance": 0.3, "semantic": 0.1}.items()
+    )
+    assert derived.threshold == pytest.approx(round(expected, 4))
+    assert (derived.precision, derived.recall, derived.benchmark) == (None, None, None)
+    assert "weighted mean" in derived.note
+    # a profile of one dimension gets that dimension's threshold; missing ones get none
+    assert preset("similar", "mine", registry=registry).threshold == 0.71
+    exact = [p.target for p in presets(registry=registry) if p.name == "exact"]
+    assert exact == ["hash", "mine"]  # dedup weights instance, which has no "exact"
+
+
+def test_a_registered_profile_preset_wins_over_the_derived_one():
+    mine = Preset(name="similar", target="dedup", threshold=0.5, note="measured by me")
+    registry = _registry(mine)
+    assert preset("similar", "dedup", registry=registry) == mine
+
+
+def test_an_unknown_preset_lists_what_exists_and_why_a_profile_has_none():
+    with pytest.raises(ConfigError) as caught:
+        preset("near-duplicate", "dedup")
+    message = str(caught.value)
+    assert "'dedup' has: similar" in message
+    assert "'near-duplicate' exists for: hash" in message
+    assert "instance, semantic have no 'near-duplicate'" in message
+    with pytest.raises(ConfigError, match="'nowhere' has: none"):
+        preset("exact", "nowhere")
+
+
+def test_a_clashing_preset_fails_only_its_plugin_and_names_both():
+    registry = _registry(Preset(name="exact", target="hash", threshold=0.5))
+    (failed,) = registry.failures
+    assert "preset 'hash/exact' is already registered by plugin 'hash'" in failed.error
+    assert registry.presets["hash", "exact"] == HASH_PRESETS[0]
+
+
+def test_registering_something_else_than_a_preset_fails_that_plugin():
+    registry = _registry({"name": "exact", "target": "hash", "threshold": 0.5})
+    (failed,) = registry.failures
+    assert "register() takes a Preset, got dict" in failed.error
+    assert registry.dimension("hash")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": "x", "target": "hash", "threshold": 1.5},
+        {"name": "x", "target": "hash", "threshold": 0.5, "precision": -0.1},
+        {"name": " ", "target": "hash", "threshold": 0.5},
+        {"name": "x", "target": "hash", "threshold": 0.5, "colour": "red"},
+    ],
+)
+def test_invalid_presets_are_refused(fields):
+    with pytest.raises(ValidationError):
+        Preset(**fields)
+
+
+def test_hash_preset_numbers_reproduce_from_the_benchmark(shared_photos):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import presets as benchmark
+
+    measured = benchmark.hash_measurements()
+    assert [(m.target, m.name) for m in measured] == [
+        ("hash", "exact"),
+        ("hash", "near-duplicate"),
+        ("hash", "similar"),
+    ]
+    assert benchmark.differences(measured) == []
+    for m, registered in zip(measured, HASH_PRESETS, strict=True):
+        assert m.threshold == pytest.approx(registered.threshold, abs=1e-9)
+        assert m.precision == pytest.approx(registered.precision, abs=1e-9)
+        assert m.recall == pytest.approx(registered.recall, abs=1e-9)
+        assert m.benchmark == registered.benchmark
+        assert (m.positives, m.negatives) == ((600 if m.name == "exact" else 1500), 4950)
