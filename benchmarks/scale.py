@@ -1,73 +1,98 @@
-"""Dedup and top-10 search at scale: time and memory of the exact paths, on random embeddings.
+"""Dedup and top-10 search at scale: the exact and FAISS backends against the old paths.
 
-What it measures, in one process, on embeddings drawn at random (no images are read: the
-embedding step is skipped and the internal paths are called on embeddings directly):
+What it measures, in one run, on generated embeddings (no images are read: the embedding step
+is skipped and the library is called on embeddings directly). Every cell of every table runs in
+a fresh Python process (``multiprocessing`` spawn), so its memory is its own: ``RSS growth`` is
+the process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) at the end
+of the cell minus its resident set after the imports, before any input is built. It includes
+the inputs (shown in brackets), NumPy's temporaries and FAISS's own (C++) memory. A cell still
+running after ``--cell-timeout`` seconds (default 1,200) is killed and shown as "stopped".
 
-- Dedup of ``N`` distinct hash embeddings, for every ``N`` of ``--sizes`` (default 1,000 and
-  10,000). Each embedding is ``HashDimension(config).embedding_size`` uniform random bytes
-  (seeded with ``--seed``), for the hash config ``default`` (``HashConfig()``: flip, windows
-  ``(1.0, 0.7, 0.5)``, 144 bytes) and/or ``single`` (``HashConfig(flip=False,
-  windows=(1.0,))``, the 0.1-like single set of hashes, 24 bytes), chosen with ``--config``
-  (default: both). Random hashes score about 0.6 (default) or 0.5 (single) against each
-  other, far below the threshold of 0.9 (``ImagePrism.dedup``'s default), so every item
-  becomes a representative and is compared with all the earlier ones: ``N (N - 1) / 2``
-  pairs, the worst case of greedy dedup. The script checks that every item came out unique.
+**Dedup** of ``N`` random hash embeddings, for every ``N`` of ``--sizes`` (default 1k, 10k,
+100k, 1M), for the hash config ``default`` (``HashConfig()``: flip, windows ``(1.0, 0.7,
+0.5)``, 6 hash sets, 144 bytes) and ``single`` (``HashConfig(flip=False, windows=(1.0,))``,
+the 0.1-like single set, 24 bytes), chosen with ``--config``. Each embedding is uniform random
+bytes (seeded with ``--seed``); such hashes score about 0.6 (default) or 0.5 (single) against
+each other, far below the threshold 0.9 (``ImagePrism.dedup``'s default), so every item must
+come out as its own representative: the script checks it (``all unique``). The inputs are what
+``ImagePrism.dedup`` holds after embedding: one ``{"hash": row}`` dict per item over one
+``N x bytes`` matrix; weight 1.0, ``missing_scores="zero"``. Four methods, side by side:
 
-  - ``exact vectorised``: what ``ImagePrism.dedup`` does after embedding, unchanged:
-    ``greedy_groups_many`` with a ``score_many`` that appends the new representatives to an
-    ``EmbeddingTable`` and scores the item against all of them with
-    ``EmbeddingTable.scores`` (the hash dimension's ``similarity_many``, weight 1.0,
-    ``missing_scores="zero"``).
-  - ``0.1 pairwise loop``: the 0.1 algorithm, ``greedy_groups`` with a scalar score,
-    ``HashDimension.similarity`` (today's code) called once per (item, representative)
-    pair. It is run only for ``N <= --pairwise-limit`` (default 3,000); for larger ``N`` its
-    time is extrapolated quadratically from the largest ``N`` it ran at (time per pair times
-    ``N (N - 1) / 2``), and the table says "extrapolated".
-  - The exact method is extrapolated the same way, from its time per pair at the largest
-    measured ``N``, to 100,000 and 1,000,000 (unless measured), marked "extrapolated"; its
-    peak memory is extrapolated linearly (a straight line through the two largest measured
-    ``N``; proportionally when only one was measured).
-  - ``FAISS``: an approximate backend does not exist yet; the column says "not implemented".
+- ``exact``: ``imageprism.dedup.dedup_embeddings(..., backend="exact")``, what
+  ``ImagePrism.dedup`` calls after embedding (multi-index hashing finds the candidate pairs,
+  then the greedy pass scores only those).
+- ``FAISS``: the same call with ``backend="faiss"`` (``IndexBinaryMultiHash`` finds the
+  candidates). ``= exact`` says whether its labels are identical to the exact backend's.
+- ``previous greedy``: the exact path before the candidate engine: ``greedy_groups_many`` with
+  a ``score_many`` that appends each new representative to an ``EmbeddingTable`` and scores the
+  item against all of them (``EmbeddingTable.scores``, the hash's ``similarity_many``). It
+  compares every item with every representative, ``N (N - 1) / 2`` pairs here, so it runs only
+  up to ``--greedy-limit`` (default 10,000) items; above, its time is extrapolated
+  quadratically (time per pair at the largest ``N`` it ran at, times ``N (N - 1) / 2``) and the
+  table says "extrapolated".
+- ``0.1 loop``: the 0.1 algorithm, ``greedy_groups`` with a scalar score
+  (``HashDimension.similarity``, today's code, once per pair); up to ``--pairwise-limit``
+  (default 2,000) items, extrapolated the same way above.
 
-  Each method and ``N`` runs twice on the same embeddings. The first run is timed (one run,
-  not a median: these are long) and gives ``RSS growth``, the rise of the process's peak
-  resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) from before the
-  embeddings are built to after the dedup. That is a high-water mark: a run that stays under
-  an earlier run's peak shows little or no growth. The second run is traced with
-  ``tracemalloc`` (which slows Python code, hence the separate run) and gives the peak
-  traced memory from building the inputs (``N`` dicts ``{"hash": row}`` over one ``N x
-  bytes`` matrix, as ``ImagePrism.dedup`` holds one embedding dict per image) to the end of
-  the dedup; the inputs' own share is shown in brackets.
+The table's rows are ``--sizes`` plus the two limits (when below the largest size), so the old
+methods are measured as far as they go; the new methods run at every row. Each cell is one
+timed run (not a median: the large ones are long).
 
-- Top-10 search latency with the exact scoring of ``ImageIndex.search`` (after the query is
-  embedded): ``EmbeddingTable.scores`` over every row (in chunks of 65,536 rows), then the
-  same ranking (``np.lexsort`` on the weighted score, earliest first on ties) cut to the
-  first 10. Over ``--search-n`` (default 1,000,000) random hash embeddings per hash config,
-  and over ``--search-float-n`` (default 200,000: 1,000,000 would need 2 GB for the matrix
-  alone, plus the growth copy) random unit-length 512-d float32 embeddings, scored by a
-  dimension whose ``similarity_many`` is ``imageprism_models.embedding.cosine_scores`` (what
-  the model pack's cosine dimensions use: one matrix product per chunk). Queries are
-  ``--queries`` (default 7) indexed rows drawn at random, each searched once after one
-  untimed warm-up query; the table gives the median latency (and the range), and checks that
-  each query finds itself first. ``query memory`` is the ``tracemalloc`` peak of one more
-  search (the per-chunk temporaries). The search is exact, so its recall@10 is 1 by
-  construction ("n/a (exact)"); the ANN row is "not implemented".
+**Planted near-duplicates** (``--planted``, default 100,000 items; 0 skips): 10% of the items
+are copies of earlier items (the originals are random as above; each copy sits at a random
+position after its original and has 1 to 16 random bits of its 144 or 24 bytes flipped, so it
+scores at least ``1 - 16/192 = 0.917`` with its original). The answer is known: each copy's
+label is its original, every original is its own representative. The table checks the exact
+backend against that answer, FAISS against exact, and the previous greedy against exact on a
+``--planted-check`` (default 5,000) item set made the same way.
+
+**Top-10 search** with ``ImageIndex.search`` itself, over ``--search-n`` (default 1,000,000)
+random hash embeddings per config and ``--search-float-n`` (default 1,000,000) 512-d float32
+embeddings scored by a cosine dimension (``imageprism.scoring.cosine_scores``, as the model and
+face packs score). The index is built from the matrix with ``ImageIndex._from_columns`` (what
+``ImageIndex.load`` does; ``table`` is its time) and searched through a prism whose ``embed``
+returns the query as given (the queries are embeddings already), so a search is exactly
+``ImageIndex.search`` after embedding: ``backend="exact"`` scores every row,
+``backend="faiss"`` asks FAISS for each dimension's nearest rows and scores those exactly. The
+float data:
+
+- ``clustered``: ``--clusters`` (default 16,384) random unit centres; each row is a centre
+  (picked uniformly) plus Gaussian noise of norm about 0.6, normalised (cosine about 0.86 with
+  its centre, 0.74 with another row of its cluster, about 0 across clusters), like real
+  embeddings of many small groups of similar pictures.
+- ``uniform``: random unit vectors. Random high-dimensional data has no neighbour structure
+  (every row is about as far from a query as every other, cosine about 0 +- 0.045), so an ANN
+  index's lists split it arbitrarily and its recall beyond the first hit is low; shown for
+  honesty, not as a use case.
+
+Queries are ``--queries`` (default 20) noisy copies of indexed rows (hashes: 8 random bits
+flipped; floats: Gaussian noise of norm about 0.3, cosine about 0.96 with the source), so each
+one's best hit is its source (``top-1 = source`` counts them). Latency is the median (and
+range) over the queries, after one untimed warm-up query for the exact backend; FAISS's first
+search builds its indexes (``FAISS build``: that first search, including one query, reported
+apart from the latency of the queries after it). ``recall@10`` is the mean share of the exact
+backend's top 10 that FAISS returns (by row); ``ties`` counts a FAISS hit as right when its
+score is at least the exact 10th score (hash scores are multiples of 1/192, so many rows may
+tie at the 10th place and either one is a correct answer).
 
 A final line compares the numbers with the issue's goals: dedup of 100k distinct images in
-under 10 s, of 1M in under 5 min, peak memory under 1 GiB for 100k, and an ANN backend with
-recall@10 >= 0.95.
+under 10 s, of 1M in under 5 min, peak memory under 1 GiB for 100k (RSS growth, inputs
+included), and an ANN backend with recall@10 >= 0.95 (the clustered float data).
 
-Run from the repository root::
+``--quick`` runs everything at tiny sizes (a smoke test, not a measurement). Run from the
+repository root (other jobs on the machine make the timings noisy)::
 
-    .venv/bin/python benchmarks/scale.py [--sizes 1000 10000] [--config both]
-        [--pairwise-limit 3000] [--search-n 1000000] [--search-float-n 200000] [--queries 7]
-        [--seed 0]
+    .venv/bin/python benchmarks/scale.py [--quick] [--sizes 1000 10000 100000 1000000]
+        [--config both] [--greedy-limit 10000] [--pairwise-limit 2000] [--planted 100000]
+        [--planted-check 5000] [--search-n 1000000] [--search-float-n 1000000]
+        [--clusters 16384] [--queries 20] [--cell-timeout 1200] [--seed 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import os
 import platform
 import resource
@@ -75,22 +100,26 @@ import shlex
 import statistics
 import sys
 import time
-import tracemalloc
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _common import positive_int
+from pydantic import BaseModel, ConfigDict
 
-from imageprism import HashConfig
-from imageprism.dedup import greedy_groups, greedy_groups_many
+from imageprism import DimensionSpec, HashConfig, ImagePrism, hookimpl
+from imageprism.dedup import dedup_embeddings, greedy_groups, greedy_groups_many
 from imageprism.dimension import Dimension, Metric
 from imageprism.dimensions.hash import HashDimension
 from imageprism.images import PreparedImage
-from imageprism.scoring import EmbeddingTable
-from imageprism_models.embedding import cosine_scores, unit_rows
+from imageprism.index import ImageIndex
+from imageprism.plugins import Registry
+from imageprism.scoring import EmbeddingTable, cosine_scores
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS: dict[str, HashConfig] = {
@@ -98,17 +127,45 @@ CONFIGS: dict[str, HashConfig] = {
     "single": HashConfig(flip=False, windows=(1.0,)),
 }
 CONFIG_CHOICES = (*CONFIGS, "both")
-DEFAULT_SIZES = (1_000, 10_000)
-EXTRAPOLATE_TO = (100_000, 1_000_000)
 THRESHOLD = 0.9  # ImagePrism.dedup's default
 NAME = "hash"
 WEIGHTS = {NAME: 1.0}
+METHODS = ("exact", "faiss", "greedy", "pairwise")
+FLOAT_KINDS = ("clustered", "uniform")
 K = 10
 FLOAT_NAME = "float"
 FLOAT_WIDTH = 512
-ROWS_PER_CHUNK = 65_536  # rows generated at a time when building the search tables
+ROWS_PER_CHUNK = 65_536  # rows generated at a time for the float matrices
+PLANTED_SHARE = 0.1
+MAX_FLIPS = 16  # bits flipped in a planted copy: it scores >= 1 - 16/192 with its original
+QUERY_FLIPS = 8  # bits flipped in a hash query
+ROW_NOISE = 0.6  # norm of the noise around a cluster centre
+QUERY_NOISE = 0.3  # norm of the noise of a float query
 MIB = 1 << 20
 GIB = 1 << 30
+
+DEFAULTS = {
+    "sizes": [1_000, 10_000, 100_000, 1_000_000],
+    "greedy_limit": 10_000,
+    "pairwise_limit": 2_000,
+    "planted": 100_000,
+    "planted_check": 5_000,
+    "search_n": 1_000_000,
+    "search_float_n": 1_000_000,
+    "clusters": 16_384,
+    "queries": 20,
+}
+QUICK = {
+    "sizes": [500, 2_000],
+    "greedy_limit": 1_000,
+    "pairwise_limit": 300,
+    "planted": 2_000,
+    "planted_check": 500,
+    "search_n": 5_000,
+    "search_float_n": 5_000,
+    "clusters": 100,
+    "queries": 3,
+}
 
 # goals of the issue
 GOAL_100K_SECONDS = 10.0
@@ -117,17 +174,122 @@ GOAL_100K_BYTES = GIB
 GOAL_RECALL = 0.95
 
 Embeddings = list[dict[str, np.ndarray]]
-Dedup = Callable[[HashDimension, Embeddings], tuple[list[int], list[int | None]]]
+Labels = tuple[list[int], list[int | None]]
 
 
-# -- the two dedup paths -----------------------------------------------------------------------
+# -- fresh processes ---------------------------------------------------------------------------
 
 
-def dedup_exact(
-    dimension: HashDimension, embeddings: Embeddings
-) -> tuple[list[int], list[int | None]]:
-    """``ImagePrism.dedup`` after embedding: ``greedy_groups_many`` over an ``EmbeddingTable``
-    of the representatives so far."""
+def rss_high_water() -> int:
+    """The process's peak resident set size so far (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A cell that did not finish: killed at the time limit, or failed (``failed``)."""
+
+    reason: str
+    failed: bool = False
+
+
+def _child(conn: Any, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        conn.send(("ok", function(*args)))
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def in_fresh_process(function: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Any:
+    """``function(*args)`` in a new Python process, or ``Stopped`` past ``timeout`` seconds
+    (the process is killed) or when it fails (the traceback goes to stderr)."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(send, function, args), daemon=True)
+    process.start()
+    send.close()
+    if not receive.poll(timeout):
+        process.kill()
+        process.join()
+        receive.close()
+        return Stopped(f"stopped after {duration(timeout)}")
+    try:
+        status, value = receive.recv()
+    except EOFError:  # it died without answering (e.g. killed for memory)
+        process.join()
+        status, value = "error", f"the process died (exit code {process.exitcode})"
+    process.join()
+    receive.close()
+    if status == "error":
+        progress(f"{function.__name__}{args} failed:\n{value}")
+        return Stopped("failed (see stderr)", failed=True)
+    return value
+
+
+def _baseline() -> int:
+    gc.collect()
+    return rss_high_water()
+
+
+# -- hash data ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HashData:
+    """``n`` random hash embeddings of one config; with ``planted``, 10% are near copies."""
+
+    config: str
+    n: int
+    seed: int
+    planted: bool = False
+
+    def build(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n x bytes`` matrix and the right labels (each item's representative)."""
+        size = HashDimension(CONFIGS[self.config]).embedding_size
+        rng = np.random.default_rng([self.seed, self.n, int(self.planted)])
+        matrix = rng.integers(0, 256, size=(self.n, size), dtype=np.uint8)
+        truth = np.arange(self.n)
+        if not self.planted or self.n < 2:
+            return matrix, truth
+        copies = np.sort(rng.choice(np.arange(1, self.n), round(PLANTED_SHARE * self.n), False))
+        is_copy = np.zeros(self.n, dtype=bool)
+        is_copy[copies] = True
+        originals = np.flatnonzero(~is_copy)
+        # each copy's original: any original before it
+        before = np.searchsorted(originals, copies)
+        truth[copies] = originals[(rng.random(len(copies)) * before).astype(np.int64)]
+        bits = size * 8
+        for copy in copies:  # originals are never copies, so copying in order is safe
+            row = np.unpackbits(matrix[truth[copy]])
+            flipped = rng.choice(bits, int(rng.integers(1, MAX_FLIPS + 1)), replace=False)
+            row[flipped] ^= 1
+            matrix[copy] = np.packbits(row)
+        return matrix, truth
+
+
+# -- the four dedup methods --------------------------------------------------------------------
+
+
+def dedup_exact(dimension: HashDimension, embeddings: Embeddings) -> Labels:
+    """What ``ImagePrism.dedup`` calls after embedding, with the exact backend."""
+    return dedup_embeddings(
+        embeddings, {NAME: dimension}, WEIGHTS, "zero", THRESHOLD, backend="exact"
+    )
+
+
+def dedup_faiss(dimension: HashDimension, embeddings: Embeddings) -> Labels:
+    """What ``ImagePrism.dedup(backend="faiss")`` calls after embedding."""
+    return dedup_embeddings(
+        embeddings, {NAME: dimension}, WEIGHTS, "zero", THRESHOLD, backend="faiss"
+    )
+
+
+def dedup_greedy(dimension: HashDimension, embeddings: Embeddings) -> Labels:
+    """The exact path before the candidate engine: ``greedy_groups_many`` over an
+    ``EmbeddingTable`` of the representatives so far (every item against every one)."""
     dimensions: dict[str, Dimension] = {NAME: dimension}
     representatives = EmbeddingTable([NAME])
 
@@ -141,9 +303,7 @@ def dedup_exact(
     return greedy_groups_many([True] * len(embeddings), score_many, THRESHOLD)
 
 
-def dedup_pairwise(
-    dimension: HashDimension, embeddings: Embeddings
-) -> tuple[list[int], list[int | None]]:
+def dedup_pairwise(dimension: HashDimension, embeddings: Embeddings) -> Labels:
     """The 0.1 loop: ``greedy_groups`` with ``similarity`` called once per pair."""
 
     def score(item: int, rep: int) -> float | None:
@@ -152,13 +312,50 @@ def dedup_pairwise(
     return greedy_groups([True] * len(embeddings), score, THRESHOLD)
 
 
-# -- measuring ---------------------------------------------------------------------------------
+DEDUPS: dict[str, Callable[[HashDimension, Embeddings], Labels]] = {
+    "exact": dedup_exact,
+    "faiss": dedup_faiss,
+    "greedy": dedup_greedy,
+    "pairwise": dedup_pairwise,
+}
 
 
-def max_rss_bytes() -> int:
-    """The process's peak resident set size so far (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+@dataclass(frozen=True)
+class DedupCell:
+    """One method on one data set: time, memory, and how its labels compare with the truth."""
+
+    seconds: float
+    inputs: int  # RSS growth once the inputs are built
+    peak: int  # RSS growth at the end of the cell
+    baseline: int  # the process's RSS after the imports
+    labels: np.ndarray
+    unique: int
+    groups: int
+    wrong: int  # labels that differ from the right answer
+
+
+def dedup_cell(method: str, data: HashData) -> DedupCell:
+    """Run one dedup method on ``data`` (in a fresh process: see ``in_fresh_process``)."""
+    dimension = HashDimension(CONFIGS[data.config])
+    baseline = _baseline()
+    matrix, truth = data.build()
+    embeddings = [{NAME: row} for row in matrix]
+    inputs = rss_high_water() - baseline
+    start = time.perf_counter()
+    unique, labels = DEDUPS[method](dimension, embeddings)
+    seconds = time.perf_counter() - start
+    peak = rss_high_water() - baseline
+    found = np.array([-1 if label is None else label for label in labels], dtype=np.int64)
+    return DedupCell(
+        seconds=seconds,
+        inputs=inputs,
+        peak=peak,
+        baseline=baseline,
+        labels=found,
+        unique=len(unique),
+        groups=len(set(found[found != np.arange(len(found))].tolist())),
+        wrong=int((found != truth).sum()),
+    )
 
 
 def pairs(n: int) -> int:
@@ -166,71 +363,177 @@ def pairs(n: int) -> int:
     return n * (n - 1) // 2
 
 
-def random_embeddings(dimension: HashDimension, n: int, seed: int) -> Embeddings:
-    """``n`` random hash embeddings, one ``{"hash": row}`` dict per image (rows of one matrix)."""
-    rng = np.random.default_rng(seed)
-    matrix = rng.integers(0, 256, size=(n, dimension.embedding_size), dtype=np.uint8)
-    return [{NAME: row} for row in matrix]
+# -- search ------------------------------------------------------------------------------------
 
 
-@dataclass
-class DedupRun:
-    """One method at one ``N``: the timed run and the traced run."""
+class FloatConfig(BaseModel):
+    """The benchmark cosine dimension has no settings."""
 
-    n: int
-    seconds: float
-    rss_growth: int
-    peak: int
-    inputs: int
-
-    @property
-    def per_pair(self) -> float:
-        return self.seconds / max(1, pairs(self.n))
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def check_distinct(method: str, n: int, unique: list[int], labels: list[int | None]) -> None:
-    """Fail loudly unless every item came out as its own representative."""
-    if len(unique) != n or labels != list(range(n)):
-        raise RuntimeError(
-            f"{method} at N={n}: {n - len(unique)} random embeddings were grouped as "
-            "duplicates; the benchmark assumes all are distinct"
+class CosineDimension:
+    """Scores float embeddings as the model and face packs do (``cosine_scores``); it embeds
+    nothing (the benchmark's embeddings are generated)."""
+
+    name = FLOAT_NAME
+    fingerprint = "benchmark-cosine"
+    metric: Metric = "cosine"
+
+    def embed_batch(self, images: Sequence[PreparedImage]) -> list[np.ndarray | None]:
+        raise NotImplementedError("the scale benchmark scores generated embeddings only")
+
+    def similarity_many(self, a: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return cosine_scores(a, others)
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
+        return float(cosine_scores(a, np.asarray(b)[None, :])[0])
+
+
+class _CosinePlugin:
+    @hookimpl
+    def imageprism_register_dimensions(self, register: Callable[[DimensionSpec], None]) -> None:
+        register(
+            DimensionSpec(
+                name=FLOAT_NAME,
+                factory=lambda config: CosineDimension(),
+                config_model=FloatConfig,
+                summary="the scale benchmark's cosine dimension",
+            )
         )
 
 
-def run_dedup(name: str, method: Dedup, dimension: HashDimension, n: int, seed: int) -> DedupRun:
-    """Time ``method`` on ``n`` random embeddings, then run it again under ``tracemalloc``."""
-    gc.collect()
-    rss_before = max_rss_bytes()
-    embeddings = random_embeddings(dimension, n, seed)
+class EmbeddedQueryPrism(ImagePrism):
+    """An ``ImagePrism`` whose ``embed`` returns its argument: the queries are embeddings."""
+
+    def embed(self, image: Any) -> dict[str, np.ndarray | None]:
+        return dict(image)
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """What one search cell indexes: ``kind`` is a hash config name, ``clustered`` or
+    ``uniform`` (float)."""
+
+    kind: str
+    n: int
+    clusters: int
+    queries: int
+    seed: int
+
+    @property
+    def label(self) -> str:
+        if self.kind in CONFIGS:
+            return f"hash `{self.kind}`"
+        return f"float32 {FLOAT_WIDTH}-d, {self.kind}"
+
+    def prism(self) -> ImagePrism:
+        if self.kind in CONFIGS:
+            return EmbeddedQueryPrism(config={NAME: CONFIGS[self.kind]})
+        registry = Registry(entry_points=[], plugins=[("scale-benchmark", _CosinePlugin())])
+        return EmbeddedQueryPrism([FLOAT_NAME], registry=registry)
+
+    def build(self) -> tuple[str, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """The dimension name, the ``n``-row matrix, the queries' source rows and the queries."""
+        kinds = (*CONFIGS, *FLOAT_KINDS)
+        rng = np.random.default_rng([self.seed, self.n, kinds.index(self.kind)])
+        sources = rng.choice(self.n, size=min(self.n, self.queries), replace=False)
+        if self.kind in CONFIGS:
+            size = HashDimension(CONFIGS[self.kind]).embedding_size
+            matrix = rng.integers(0, 256, size=(self.n, size), dtype=np.uint8)
+            queries = []
+            for source in sources:
+                row = np.unpackbits(matrix[source])
+                row[rng.choice(len(row), QUERY_FLIPS, replace=False)] ^= 1
+                queries.append(np.packbits(row))
+            return NAME, matrix, sources, queries
+        matrix = np.empty((self.n, FLOAT_WIDTH), dtype=np.float32)
+        centres = _unit(rng.standard_normal((self.clusters, FLOAT_WIDTH), dtype=np.float32))
+        for start in range(0, self.n, ROWS_PER_CHUNK):
+            rows = min(ROWS_PER_CHUNK, self.n - start)
+            noise = rng.standard_normal((rows, FLOAT_WIDTH), dtype=np.float32)
+            if self.kind == "clustered":
+                noise *= ROW_NOISE / np.sqrt(FLOAT_WIDTH)
+                noise += centres[rng.integers(0, self.clusters, rows)]
+            matrix[start : start + rows] = _unit(noise)
+        noise = rng.standard_normal((len(sources), FLOAT_WIDTH), dtype=np.float32)
+        queries = list(_unit(matrix[sources] + noise * (QUERY_NOISE / np.sqrt(FLOAT_WIDTH))))
+        return FLOAT_NAME, matrix, sources, queries
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class SearchCell:
+    """Both backends over one index: build, latency, recall."""
+
+    n: int
+    row_bytes: int
+    inputs: int  # RSS growth once the matrix and queries are built
+    table_seconds: float
+    exact_peak: int  # RSS growth after the table and the exact searches
+    exact_seconds: list[float]
+    exact_top1: int
+    faiss_build: float | None = None
+    faiss_seconds: list[float] = field(default_factory=list)
+    faiss_peak: int | None = None  # RSS growth after the FAISS build and searches
+    faiss_top1: int = 0
+    recall: float | None = None
+    recall_ties: float | None = None
+
+
+def search_cell(data: SearchData, with_faiss: bool) -> SearchCell:
+    """Index ``data`` and time top-10 searches with both backends (in a fresh process)."""
+    prism = data.prism()
+    baseline = _baseline()
+    name, matrix, sources, queries = data.build()
+    inputs = rss_high_water() - baseline
     start = time.perf_counter()
-    unique, labels = method(dimension, embeddings)
-    seconds = time.perf_counter() - start
-    rss_growth = max_rss_bytes() - rss_before
-    check_distinct(name, n, unique, labels)
-    del embeddings, unique, labels
-    gc.collect()
+    index = ImageIndex._from_columns(
+        prism, [str(i) for i in range(data.n)], {name: (matrix, np.ones(data.n, bool))}, "bench"
+    )
+    table_seconds = time.perf_counter() - start
+    row_bytes = matrix.shape[1] * matrix.dtype.itemsize
+    del matrix  # the index holds its own copy
 
-    tracemalloc.start()
-    try:
-        embeddings = random_embeddings(dimension, n, seed)
-        inputs = tracemalloc.get_traced_memory()[0]
-        method(dimension, embeddings)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    del embeddings
-    gc.collect()
-    return DedupRun(n, seconds, rss_growth, peak, inputs)
+    def search(query: np.ndarray) -> tuple[float, list[int], list[float]]:
+        begin = time.perf_counter()
+        hits = index.search({name: query}, k=K)
+        elapsed = time.perf_counter() - begin
+        return elapsed, [h.index for h in hits], [h.weighted_score or 0.0 for h in hits]
 
-
-def linear_memory(runs: Sequence[DedupRun], n: int) -> float:
-    """Peak memory at ``n``, on the line through the two largest measured sizes."""
-    last = runs[-1]
-    if len(runs) < 2 or runs[-2].n == last.n:
-        return last.peak * n / last.n
-    before = runs[-2]
-    slope = (last.peak - before.peak) / (last.n - before.n)
-    return last.peak + slope * (n - last.n)
+    index.backend = "exact"
+    search(queries[0])  # warm-up
+    exact = [search(query) for query in queries]
+    cell = SearchCell(
+        n=data.n,
+        row_bytes=row_bytes,
+        inputs=inputs,
+        table_seconds=table_seconds,
+        exact_peak=rss_high_water() - baseline,
+        exact_seconds=[seconds for seconds, _, _ in exact],
+        exact_top1=sum(int(rows[0] == s) for (_, rows, _), s in zip(exact, sources, strict=True)),
+    )
+    if not with_faiss:
+        return cell
+    index.backend = "faiss"
+    build, _, _ = search(queries[0])  # builds the FAISS indexes
+    fast = [search(query) for query in queries]
+    recall, ties = [], []
+    for (_, want, want_scores), (_, got, got_scores) in zip(exact, fast, strict=True):
+        recall.append(len(set(want) & set(got)) / len(want))
+        ties.append(sum(score >= want_scores[-1] for score in got_scores) / len(want))
+    return replace(
+        cell,
+        faiss_build=build,
+        faiss_seconds=[seconds for seconds, _, _ in fast],
+        faiss_peak=rss_high_water() - baseline,
+        faiss_top1=sum(int(rows[0] == s) for (_, rows, _), s in zip(fast, sources, strict=True)),
+        recall=float(np.mean(recall)),
+        recall_ties=float(np.mean(ties)),
+    )
 
 
 # -- formatting --------------------------------------------------------------------------------
@@ -249,7 +552,11 @@ def duration(seconds: float) -> str:
 
 
 def mib(size: float) -> str:
-    return f"{size / MIB:,.1f} MiB"
+    return f"{size / MIB:,.0f} MiB" if size >= 100 * MIB else f"{size / MIB:,.1f} MiB"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 10 else duration(seconds)
 
 
 def config_label(name: str) -> str:
@@ -259,233 +566,186 @@ def config_label(name: str) -> str:
     return f"`{name}` (flip={config.flip}, windows={config.windows}; {size} bytes per embedding)"
 
 
-def dedup_table(
-    name: str, exact: Sequence[DedupRun], pairwise: Sequence[DedupRun], sizes: Sequence[int]
-) -> str:
-    """The dedup table of one config: both methods side by side, one row per ``N``."""
-    header = (
-        "| N | pairs | exact vectorised: time | ns/pair | peak tracemalloc (inputs) "
-        "| RSS growth | 0.1 pairwise loop: time | µs/pair | peak tracemalloc (inputs) "
-        "| RSS growth | FAISS |"
+Cells = dict[tuple[str, int], DedupCell | Stopped]
+
+
+def time_cells(cell: DedupCell | Stopped | None) -> list[str]:
+    """Time and memory of a new-method cell."""
+    if cell is None:
+        return ["not run", "-"]
+    if isinstance(cell, Stopped):
+        return [cell.reason, "-"]
+    return [duration(cell.seconds), f"{mib(cell.peak)} ({mib(cell.inputs)})"]
+
+
+def unique_cell(cell: DedupCell | Stopped | None, n: int) -> str:
+    if not isinstance(cell, DedupCell):
+        return "-"
+    return "yes" if cell.unique == n and not cell.wrong else f"NO ({n - cell.unique:,} grouped)"
+
+
+def same_labels(a: DedupCell | Stopped | None, b: DedupCell | Stopped | None) -> str:
+    if not isinstance(a, DedupCell) or not isinstance(b, DedupCell):
+        return "-"
+    differing = int((a.labels != b.labels).sum())
+    return "yes" if not differing else f"NO ({differing:,} labels differ)"
+
+
+def quadratic_cells(cells: Cells, method: str, n: int, scale: float) -> list[str]:
+    """Time, per-pair time and memory of an old method at ``n``: measured, or extrapolated from
+    the largest ``N`` it ran at."""
+    cell = cells.get((method, n))
+    if isinstance(cell, DedupCell):
+        per_pair = cell.seconds / max(1, pairs(n))
+        return [duration(cell.seconds), f"{per_pair * scale:,.1f}", mib(cell.peak)]
+    if isinstance(cell, Stopped):
+        return [cell.reason, "-", "-"]
+    measured = sorted(
+        m for (name, m), c in cells.items() if name == method and isinstance(c, DedupCell)
     )
-    lines = [
-        f"Dedup of N distinct random hash embeddings, config {config_label(name)}, "
-        f"threshold {THRESHOLD}",
-        "",
-        header,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    if not measured:
+        return ["not run", "-", "-"]
+    base = measured[-1]
+    per_pair = cells[(method, base)].seconds / max(1, pairs(base))  # type: ignore[union-attr]
+    return [
+        f"{duration(per_pair * pairs(n))} (extrapolated)",
+        f"{per_pair * scale:,.1f} (from N={base:,})",
+        "not run",
     ]
-    measured_exact = {run.n: run for run in exact}
-    measured_pairwise = {run.n: run for run in pairwise}
-    rows = sorted({*sizes, *EXTRAPOLATE_TO})
+
+
+def dedup_table(name: str, cells: Cells, rows: Sequence[int]) -> str:
+    """The dedup table of one config: the four methods side by side, one row per ``N``."""
+    lines = [
+        f"Dedup of N distinct random hash embeddings, config {config_label(name)}, threshold "
+        f"{THRESHOLD}; memory = peak RSS growth of a fresh process (inputs in brackets)",
+        "",
+        "| N | exact: time | exact: memory | all unique | FAISS: time | FAISS: memory "
+        "| FAISS = exact | previous greedy: time | ns/pair | memory | 0.1 loop: time "
+        "| µs/pair | memory |",
+        "|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for n in rows:
-        cells = [f"{n:,}", f"{pairs(n):,}"]
-        for method, measured, runs, scale in (
-            ("exact", measured_exact, exact, 1e9),
-            ("pairwise", measured_pairwise, pairwise, 1e6),
-        ):
-            if n in measured:
-                run = measured[n]
-                cells += [
-                    duration(run.seconds),
-                    f"{run.per_pair * scale:,.1f}",
-                    f"{mib(run.peak)} ({mib(run.inputs)})",
-                    mib(run.rss_growth),
-                ]
-            elif runs:
-                base = runs[-1]
-                memory = (
-                    f"{mib(linear_memory(runs, n))} (extrapolated)"
-                    if method == "exact"
-                    else "not run"
-                )
-                cells += [
-                    f"{duration(base.per_pair * pairs(n))} (extrapolated)",
-                    f"{base.per_pair * scale:,.1f} (from N={base.n:,})",
-                    memory,
-                    "not run",
-                ]
-            else:
-                cells += ["not run (no measured size)", "n/a", "not run", "not run"]
-        cells.append("not implemented")
-        lines.append("| " + " | ".join(cells) + " |")
+        exact, faiss = cells.get(("exact", n)), cells.get(("faiss", n))
+        row = [f"{n:,}", *time_cells(exact), unique_cell(exact, n), *time_cells(faiss)]
+        row.append(same_labels(exact, faiss))
+        row += quadratic_cells(cells, "greedy", n, 1e9)
+        row += quadratic_cells(cells, "pairwise", n, 1e6)
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-# -- search ------------------------------------------------------------------------------------
-
-
-class CosineDimension:
-    """Scores float embeddings as the model pack's cosine dimensions do (``cosine_scores``);
-    it embeds nothing (the benchmark's embeddings are random)."""
-
-    name = FLOAT_NAME
-    fingerprint = "benchmark-cosine"
-    metric: Metric = "cosine"
-
-    def embed_batch(self, images: Sequence[PreparedImage]) -> list[np.ndarray | None]:
-        raise NotImplementedError("the scale benchmark scores random embeddings only")
-
-    def similarity_many(self, a: np.ndarray, others: np.ndarray) -> np.ndarray:
-        return cosine_scores(a, others)
-
-    def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
-        return float(cosine_scores(a, np.asarray(b)[None, :])[0])
-
-
-@dataclass
-class SearchRun:
-    """Search latency over one table."""
-
-    label: str
-    n: int
-    row_bytes: int
-    build_seconds: float
-    seconds: list[float]
-    query_peak: int
-
-
-def top_k(
-    table: EmbeddingTable,
-    dimensions: Mapping[str, Dimension],
-    query: dict[str, np.ndarray],
-    k: int,
-) -> np.ndarray:
-    """``ImageIndex.search`` after embedding the query: score every row, rank, keep ``k``."""
-    weights = {name: 1.0 for name in dimensions}
-    _, weighted = table.scores(dimensions, query, weights, "zero")
-    ranking = np.where(np.isnan(weighted), -np.inf, weighted)
-    return np.lexsort((np.arange(len(ranking)), -ranking))[:k]
-
-
-def build_table(
-    name: str, n: int, chunks: Iterator[np.ndarray], wanted: Sequence[int]
-) -> tuple[EmbeddingTable, dict[int, np.ndarray]]:
-    """An ``EmbeddingTable`` of the ``n`` rows of ``chunks``, and copies of the ``wanted`` rows."""
-    table = EmbeddingTable([name])
-    kept: dict[int, np.ndarray] = {}
-    wanted_set = set(wanted)
-    position = 0
-    for chunk in chunks:
-        for row in chunk:
-            table.append({name: row})
-            if position in wanted_set:
-                kept[position] = row.copy()
-            position += 1
-    if position != n:
-        raise RuntimeError(f"built {position} rows instead of {n}")
-    return table, kept
-
-
-def hash_chunks(rng: np.random.Generator, n: int, size: int) -> Iterator[np.ndarray]:
-    for start in range(0, n, ROWS_PER_CHUNK):
-        rows = min(ROWS_PER_CHUNK, n - start)
-        yield rng.integers(0, 256, size=(rows, size), dtype=np.uint8)
-
-
-def float_chunks(rng: np.random.Generator, n: int) -> Iterator[np.ndarray]:
-    for start in range(0, n, ROWS_PER_CHUNK):
-        rows = min(ROWS_PER_CHUNK, n - start)
-        yield unit_rows(rng.standard_normal((rows, FLOAT_WIDTH), dtype=np.float32))
-
-
-def run_search(
-    label: str,
-    name: str,
-    dimension: Dimension,
-    n: int,
-    make_chunks: Callable[[np.random.Generator], Iterator[np.ndarray]],
-    queries: int,
-    seed: int,
-) -> SearchRun:
-    """Build a table of ``n`` random rows, then time top-10 searches for indexed rows."""
-    rng = np.random.default_rng(seed)
-    picked = rng.choice(n, size=min(n, queries + 2), replace=False)
-    gc.collect()
-    start = time.perf_counter()
-    table, kept = build_table(name, n, make_chunks(rng), picked.tolist())
-    build_seconds = time.perf_counter() - start
-    dimensions = {name: dimension}
-    matrix, _ = table.columns()[name]
-    assert matrix is not None
-    row_bytes = matrix.shape[1] * matrix.dtype.itemsize
-
-    def search(position: int) -> float:
-        begin = time.perf_counter()
-        order = top_k(table, dimensions, {name: kept[position]}, K)
-        elapsed = time.perf_counter() - begin
-        if int(order[0]) != position:
-            raise RuntimeError(f"{label}: row {position} did not find itself first ({order})")
-        return elapsed
-
-    warm_up, *timed, traced = picked.tolist()
-    search(warm_up)
-    seconds = [search(int(position)) for position in timed]
-    tracemalloc.start()
-    try:
-        search(traced)
-        query_peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return SearchRun(label, n, row_bytes, build_seconds, seconds, query_peak)
-
-
-def search_table(runs: Sequence[SearchRun]) -> str:
-    """The search table in markdown, with the (missing) ANN backend as its last row."""
+def planted_table(planted: dict[str, Cells], n: int, check: int) -> str:
+    """The planted near-duplicates table: one row per config."""
     lines = [
-        f"Top-{K} search, exact scoring as ImageIndex.search (after embedding the query)",
+        f"Dedup of {n:,} hash embeddings of which {PLANTED_SHARE:.0%} are near copies (1-"
+        f"{MAX_FLIPS} bits flipped) of earlier items, threshold {THRESHOLD}",
         "",
-        f"| embeddings | N | bytes/row | table | top-{K} latency (median) | range "
-        f"| query memory | build | recall@{K} |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| config | exact: time | exact: memory | groups | representatives | exact = planted "
+        "answer | FAISS: time | FAISS: memory | FAISS = exact "
+        f"| on {check:,} items: previous greedy = exact |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|---|",
     ]
-    for run in runs:
-        median = statistics.median(run.seconds)
+    for name, cells in planted.items():
+        exact, faiss = cells.get(("exact", n)), cells.get(("faiss", n))
+        row = [f"`{name}`", *time_cells(exact)]
+        if isinstance(exact, DedupCell):
+            right = "yes" if not exact.wrong else f"NO ({exact.wrong:,} labels differ)"
+            row += [f"{exact.groups:,}", f"{exact.unique:,}", right]
+        else:
+            row += ["-", "-", "-"]
+        row += [*time_cells(faiss), same_labels(exact, faiss)]
+        row.append(same_labels(cells.get(("exact", check)), cells.get(("greedy", check))))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def latency(seconds: Sequence[float]) -> tuple[str, str]:
+    return ms(statistics.median(seconds)), f"{ms(min(seconds))}-{ms(max(seconds))}"
+
+
+def search_table(searches: Sequence[tuple[SearchData, SearchCell | Stopped]]) -> str:
+    """The search table: exact and FAISS over each index, one row per backend."""
+    lines = [
+        f"Top-{K} search with ImageIndex.search (after embedding the query); memory = peak "
+        "RSS growth of a fresh process (inputs in brackets)",
+        "",
+        f"| embeddings | N | bytes/row | backend | table / FAISS build | memory | top-{K} latency "
+        f"(median) | range | top-1 = source | recall@{K} | recall@{K} (ties) |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for data, cell in searches:
+        head = f"| {data.label} | {data.n:,} |"
+        if isinstance(cell, Stopped):
+            lines.append(f"{head} - | both | {cell.reason} | - | - | - | - | - | - |")
+            continue
+        queries = len(cell.exact_seconds)
+        median, spread = latency(cell.exact_seconds)
         lines.append(
-            f"| {run.label} | {run.n:,} | {run.row_bytes} | {mib(run.n * run.row_bytes)} "
-            f"| {median * 1000:,.1f} ms | {min(run.seconds) * 1000:,.1f}-"
-            f"{max(run.seconds) * 1000:,.1f} ms | {mib(run.query_peak)} "
-            f"| {run.build_seconds:.1f} s | n/a (exact) |"
+            f"{head} {cell.row_bytes:,} | exact | {duration(cell.table_seconds)} (table) "
+            f"| {mib(cell.exact_peak)} ({mib(cell.inputs)}) | {median} | {spread} "
+            f"| {cell.exact_top1}/{queries} | 1 (by definition) | 1 |"
         )
-    lines.append("| ANN (FAISS) | - | - | - | not implemented | - | - | - | not implemented |")
+        if cell.faiss_build is None or cell.faiss_peak is None:
+            lines.append(
+                f"{head} {cell.row_bytes:,} | FAISS | not installed | - | - | - | - | - | - |"
+            )
+            continue
+        median, spread = latency(cell.faiss_seconds)
+        lines.append(
+            f"{head} {cell.row_bytes:,} | FAISS | {duration(cell.faiss_build)} (first search) "
+            f"| {mib(cell.faiss_peak)} | {median} | {spread} | {cell.faiss_top1}/{queries} "
+            f"| {cell.recall:.3f} | {cell.recall_ties:.3f} |"
+        )
     return "\n".join(lines)
 
 
 # -- goals -------------------------------------------------------------------------------------
 
 
-def exact_at(runs: Sequence[DedupRun], n: int) -> tuple[float, float, str]:
-    """The exact method's seconds and peak memory at ``n``, and "measured" or "extrapolated"."""
-    for run in runs:
-        if run.n == n:
-            return run.seconds, float(run.peak), "measured"
-    return runs[-1].per_pair * pairs(n), linear_memory(runs, n), "extrapolated"
-
-
-def goals_line(exact: Mapping[str, Sequence[DedupRun]]) -> str:
-    """The issue's goals, each met or not met by the (measured or extrapolated) numbers."""
+def goals_line(
+    dedups: dict[str, Cells],
+    searches: Sequence[tuple[SearchData, SearchCell | Stopped]],
+) -> str:
+    """The issue's goals, each met or not by the measured numbers (never extrapolated)."""
 
     def verdict(ok: bool) -> str:
         return "MET" if ok else "NOT MET"
 
     parts = []
-    for goal, n, limit, which in (
-        ("dedup of 100k distinct < 10 s", 100_000, GOAL_100K_SECONDS, 0),
-        ("dedup of 1M distinct < 5 min", 1_000_000, GOAL_1M_SECONDS, 0),
-        ("peak memory for 100k < 1 GiB", 100_000, GOAL_100K_BYTES, 1),
+    for goal, n, limit, memory in (
+        ("dedup of 100k distinct < 10 s", 100_000, GOAL_100K_SECONDS, False),
+        ("dedup of 1M distinct < 5 min", 1_000_000, GOAL_1M_SECONDS, False),
+        ("peak memory for 100k < 1 GiB", 100_000, GOAL_100K_BYTES, True),
     ):
         found = []
-        for name, runs in exact.items():
-            values = exact_at(runs, n)
-            value = values[which]
-            shown = duration(value) if which == 0 else mib(value)
-            found.append(f"{verdict(value < limit)} with `{name}` ({shown} {values[2]})")
-        parts.append(f"{goal}: " + ", ".join(found))
+        for name, cells in dedups.items():
+            for method in ("exact", "faiss"):
+                cell = cells.get((method, n))
+                who = f"{method} `{name}`"
+                if isinstance(cell, DedupCell):
+                    value = cell.peak if memory else cell.seconds
+                    shown = mib(value) if memory else duration(value)
+                    found.append(f"{verdict(value < limit)} with {who} ({shown})")
+                elif isinstance(cell, Stopped):
+                    found.append(f"NOT MET with {who} ({cell.reason})")
+        parts.append(f"{goal}: " + (", ".join(found) or "not measured (N not in --sizes)"))
+    recalls = [
+        f"{verdict(cell.recall >= GOAL_RECALL)} on {data.label} ({cell.recall:.3f})"
+        for data, cell in searches
+        if isinstance(cell, SearchCell) and cell.recall is not None and data.kind == "clustered"
+    ]
+    others = [
+        f"{data.label}: {cell.recall:.3f}"
+        for data, cell in searches
+        if isinstance(cell, SearchCell) and cell.recall is not None and data.kind != "clustered"
+    ]
     parts.append(
-        f"ANN recall@{K} >= {GOAL_RECALL}: NOT MET (no ANN/FAISS backend yet; the exact "
-        f"search's recall@{K} is 1 by construction)"
+        f"FAISS recall@{K} >= {GOAL_RECALL}: "
+        + (", ".join(recalls) or "not measured")
+        + (f" (for reference, {'; '.join(others)})" if others else "")
     )
-    return "Goals (exact vectorised dedup, tracemalloc peak): " + "; ".join(parts) + "."
+    return "Goals: " + "; ".join(parts) + "."
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -497,9 +757,9 @@ def reproduce_command(args: argparse.Namespace) -> str:
     if python.is_relative_to(REPO_ROOT):
         python = python.relative_to(REPO_ROOT)
     command = [str(python), "benchmarks/scale.py", "--sizes", *map(str, args.sizes)]
-    command += ["--config", args.config, "--pairwise-limit", str(args.pairwise_limit)]
-    command += ["--search-n", str(args.search_n), "--search-float-n", str(args.search_float_n)]
-    command += ["--queries", str(args.queries), "--seed", str(args.seed)]
+    for option in (*DEFAULTS, "config", "cell_timeout", "seed"):
+        if option != "sizes":
+            command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
     return shlex.join(command)
 
 
@@ -511,20 +771,37 @@ def memory_total() -> str:
         return ""
 
 
+def load() -> str:
+    try:
+        return "/".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the arguments, run the dedup and search measurements and print the tables."""
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments, with ``--quick``'s sizes where the command line gives none."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes everywhere (a smoke test, in seconds)"
+    )
     parser.add_argument(
         "--sizes",
         type=positive_int,
         nargs="+",
-        default=list(DEFAULT_SIZES),
         metavar="N",
-        help="numbers of distinct embeddings to dedup (default: 1000 10000)",
+        help="numbers of distinct embeddings to dedup (default: 1000 10000 100000 1000000)",
     )
     parser.add_argument(
         "--config",
@@ -533,102 +810,169 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="hash config: default (flip, windows (1.0, 0.7, 0.5)), single (no flip, windows "
         "(1.0,)) or both (default: both)",
     )
+    for option, text in (
+        ("greedy_limit", "largest N the previous greedy runs at; above, extrapolated"),
+        ("pairwise_limit", "largest N the 0.1 loop runs at; above, extrapolated"),
+        ("planted", "items of the planted near-duplicates set (0: skip it)"),
+        ("planted_check", "items of the planted set on which the previous greedy checks exact"),
+        ("search_n", "hash embeddings in each search index (0: skip)"),
+        ("search_float_n", f"{FLOAT_WIDTH}-d float32 embeddings in each search index (0: skip)"),
+        ("clusters", "cluster centres of the clustered float data"),
+        ("queries", "search queries per index"),
+    ):
+        zero_ok = option in ("planted", "search_n", "search_float_n")
+        parser.add_argument(
+            f"--{option.replace('_', '-')}",
+            type=_count if zero_ok else positive_int,
+            metavar="N",
+            help=f"{text} (default: {DEFAULTS[option]:,}; --quick: {QUICK[option]:,})",
+        )
     parser.add_argument(
-        "--pairwise-limit",
+        "--cell-timeout",
         type=positive_int,
-        default=3000,
-        metavar="N",
-        help="largest N the 0.1 pairwise loop runs at; above it, extrapolated (default: 3000)",
-    )
-    parser.add_argument(
-        "--search-n",
-        type=positive_int,
-        default=1_000_000,
-        metavar="N",
-        help="hash embeddings in the search table (default: 1000000)",
-    )
-    parser.add_argument(
-        "--search-float-n",
-        type=positive_int,
-        default=200_000,
-        metavar="N",
-        help=f"{FLOAT_WIDTH}-d float32 embeddings in the search table (default: 200000)",
-    )
-    parser.add_argument(
-        "--queries", type=positive_int, default=7, help="timed search queries (default: 7)"
+        default=1200,
+        metavar="SECONDS",
+        help="kill a cell (one method, one size) still running after this (default: 1200)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     args = parser.parse_args(argv)
+    for option, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+    args.sizes = sorted(set(args.sizes))
+    return args
 
-    sizes = sorted(set(args.sizes))
+
+def run_dedups(args: argparse.Namespace, with_faiss: bool) -> tuple[dict[str, Cells], list[int]]:
+    """Every method at every row size, per config."""
+    largest = args.sizes[-1]
+    rows = sorted(
+        {
+            *args.sizes,
+            *(limit for limit in (args.greedy_limit, args.pairwise_limit) if limit < largest),
+        }
+    )
+    limits = {"greedy": args.greedy_limit, "pairwise": args.pairwise_limit}
     names = list(CONFIGS) if args.config == "both" else [args.config]
-    exact: dict[str, list[DedupRun]] = {}
-    pairwise: dict[str, list[DedupRun]] = {}
+    dedups: dict[str, Cells] = {}
     for name in names:
-        dimension = HashDimension(CONFIGS[name])
-        exact[name], pairwise[name] = [], []
-        for n in sizes:
-            run = run_dedup("exact", dedup_exact, dimension, n, args.seed)
-            exact[name].append(run)
-            progress(f"dedup {name} N={n:,} exact: {duration(run.seconds)}, {mib(run.peak)}")
-            if n <= args.pairwise_limit:
-                run = run_dedup("pairwise", dedup_pairwise, dimension, n, args.seed)
-                pairwise[name].append(run)
-                progress(f"dedup {name} N={n:,} pairwise: {duration(run.seconds)}")
+        cells: Cells = {}
+        for n in rows:
+            for method in METHODS:
+                if method == "faiss" and not with_faiss:
+                    cells[(method, n)] = Stopped("faiss not installed")
+                    continue
+                if n > limits.get(method, n):
+                    continue
+                cell = in_fresh_process(
+                    dedup_cell, (method, HashData(name, n, args.seed)), args.cell_timeout
+                )
+                cells[(method, n)] = cell
+                shown = cell.reason if isinstance(cell, Stopped) else duration(cell.seconds)
+                progress(f"dedup {name} N={n:,} {method}: {shown}")
+        dedups[name] = cells
+    return dedups, rows
 
-    searches = []
+
+def run_planted(args: argparse.Namespace, with_faiss: bool) -> dict[str, Cells]:
+    """The planted near-duplicates set per config, and the greedy check on a smaller one."""
+    names = list(CONFIGS) if args.config == "both" else [args.config]
+    planted: dict[str, Cells] = {}
     for name in names:
-        dimension = HashDimension(CONFIGS[name])
-        size = dimension.embedding_size
+        cells: Cells = {}
+        runs = [
+            ("exact", args.planted),
+            ("exact", args.planted_check),
+            ("greedy", args.planted_check),
+        ]
+        if with_faiss:
+            runs.insert(1, ("faiss", args.planted))
+        for method, n in runs:
+            data = HashData(name, n, args.seed, planted=True)
+            cell = in_fresh_process(dedup_cell, (method, data), args.cell_timeout)
+            cells[(method, n)] = cell
+            shown = cell.reason if isinstance(cell, Stopped) else duration(cell.seconds)
+            progress(f"planted {name} N={n:,} {method}: {shown}")
+        planted[name] = cells
+    return planted
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, run every cell and print the tables; 1 when a check failed."""
+    args = parse(argv)
+    with_faiss = find_spec("faiss") is not None
+    load_before = load()
+    dedups, rows = run_dedups(args, with_faiss)
+    planted = run_planted(args, with_faiss) if args.planted else {}
+    searches: list[tuple[SearchData, SearchCell | Stopped]] = []
+    names = list(CONFIGS) if args.config == "both" else [args.config]
+    sized = [(kind, args.search_n) for kind in names] + [
+        (kind, args.search_float_n) for kind in FLOAT_KINDS
+    ]
+    for kind, n in sized:
+        if not n:
+            continue
+        data = SearchData(kind, n, args.clusters, args.queries, args.seed)
         searches.append(
-            run_search(
-                f"hash `{name}` (uint8, XOR + popcount)",
-                NAME,
-                dimension,
-                args.search_n,
-                lambda rng, size=size: hash_chunks(rng, args.search_n, size),
-                args.queries,
-                args.seed,
-            )
+            (data, in_fresh_process(search_cell, (data, with_faiss), args.cell_timeout))
         )
-        gc.collect()  # the table is gone with run_search's frame
-        progress(f"search hash {name}: done")
-    searches.append(
-        run_search(
-            f"float32 {FLOAT_WIDTH}-d (cosine_scores)",
-            FLOAT_NAME,
-            CosineDimension(),
-            args.search_float_n,
-            lambda rng: float_chunks(rng, args.search_float_n),
-            args.queries,
-            args.seed,
-        )
-    )
-    progress("search float: done")
+        progress(f"search {data.label}: done")
 
     print()
-    for name in names:
-        print(dedup_table(name, exact[name], pairwise[name], sizes))
+    for name, cells in dedups.items():
+        print(dedup_table(name, cells, rows))
         print()
-    print(search_table(searches))
+    if planted:
+        print(planted_table(planted, args.planted, args.planted_check))
+        print()
+    if searches:
+        print(search_table(searches))
+        print()
+    print(goals_line(dedups, searches))
     print()
-    print(goals_line(exact))
-    print()
-    float_note = (
-        f" (not {args.search_n:,}: {args.search_n * FLOAT_WIDTH * 4 / GIB:.1f} GiB of float32)"
-        if args.search_float_n < args.search_n
-        else ""
-    )
+    baselines = [
+        cell.baseline
+        for cells in [*dedups.values(), *planted.values()]
+        for cell in cells.values()
+        if isinstance(cell, DedupCell)
+    ]
+    baseline = f"{mib(statistics.median(baselines))}" if baselines else "unknown"
     print(
         f"Machine: {os.cpu_count()} CPUs ({platform.machine()}, {memory_total()}Python "
-        f"{platform.python_version()}, NumPy {version('numpy')}, imageprism "
-        f"{version('imageprism-core')}); seed {args.seed}; dedup threshold {THRESHOLD}, one "
-        f"timed run per cell plus one tracemalloc run; pairwise loop run up to N="
-        f"{args.pairwise_limit:,}; search: median of {args.queries} queries after 1 warm-up; "
-        f"float search over {args.search_float_n:,} rows{float_note}. Reproduce (from the "
-        f"repository root): `{reproduce_command(args)}`"
+        f"{platform.python_version()}, NumPy {version('numpy')}, "
+        f"{'faiss-cpu ' + version('faiss-cpu') if with_faiss else 'no FAISS'}, imageprism "
+        f"{version('imageprism-core')}); load average {load_before} before, {load()} after "
+        f"(other jobs share the CPUs: timings are noisy); seed {args.seed}. One timed run per "
+        f"cell, each in a fresh process (its RSS after the imports, not counted: {baseline}); "
+        f"previous greedy run up to N={args.greedy_limit:,}, 0.1 loop up to "
+        f"N={args.pairwise_limit:,}; search: median of {args.queries} queries. Reproduce (from "
+        f"the repository root): `{reproduce_command(args)}`"
     )
-    return 0
+    return 1 if failed(dedups, planted, searches) else 0
+
+
+def failed(
+    dedups: dict[str, Cells],
+    planted: dict[str, Cells],
+    searches: Sequence[tuple[SearchData, SearchCell | Stopped]],
+) -> bool:
+    """Whether a check failed: a cell failed, a dedup answer is wrong, or a search missed its
+    source."""
+    for cells in [*dedups.values(), *planted.values()]:
+        if any(isinstance(cell, Stopped) and cell.failed for cell in cells.values()):
+            return True
+        answers = {key: cell for key, cell in cells.items() if isinstance(cell, DedupCell)}
+        if any(cell.wrong for cell in answers.values()):
+            return True
+        for (_, n), cell in answers.items():
+            exact = answers.get(("exact", n))
+            if exact is not None and not np.array_equal(cell.labels, exact.labels):
+                return True
+    return any(
+        (isinstance(cell, Stopped) and cell.failed)
+        or (isinstance(cell, SearchCell) and cell.exact_top1 < len(cell.exact_seconds))
+        for _, cell in searches
+    )
 
 
 if __name__ == "__main__":

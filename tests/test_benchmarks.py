@@ -21,3 +21,19 @@ def test_benchmark_script_starts(script):
     )
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+def test_scale_quick_run_passes_its_checks_and_prints_every_table():
+    # --quick: every method, the planted set and every search at tiny sizes; the script exits
+    # 1 when an answer is wrong (a distinct item grouped, FAISS or the old paths disagreeing
+    # with exact, a search not finding its source first)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "scale.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    for heading in ("Dedup of N distinct", "near copies", "Top-10 search", "Goals:"):
+        assert heading in result.stdout
+    assert "NO (" not in result.stdout

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from imageprism.cli import main
@@ -110,6 +111,8 @@ def test_preset_names_a_measured_threshold(tmp_path, capsys):
 
 
 def test_calibration_saved_by_name_drives_dedup(tmp_path, capsys, monkeypatch):
+    from imageprism.calibrate import load_calibration
+
     monkeypatch.setenv("IMAGEPRISM_CONFIG_DIR", str(tmp_path / "config"))
     paths = _library(tmp_path / "lib")
     pairs = tmp_path / "lib" / "pairs.csv"
@@ -126,4 +129,73 @@ def test_calibration_saved_by_name_drives_dedup(tmp_path, capsys, monkeypatch):
     code, out, _ = _run(capsys, "dedup", *folder, "--calibration", "mine", "--json")
     result = json.loads(out)
     assert code == 0 and len(result["groups"]) == 2
-    assert 0.0 < result["threshold"] < 1.0
+    assert result["threshold"] == load_calibration("mine").threshold != 0.9
+
+
+def test_report_is_written_before_files_move(tmp_path, capsys):
+    paths = _library(tmp_path / "lib")
+    report = tmp_path / "dupes.html"
+    code, out, _ = _run(
+        capsys,
+        "dedup",
+        str(tmp_path / "lib"),
+        "--action",
+        "move",
+        "--to",
+        str(tmp_path / "dupes"),
+        "--report",
+        str(report),
+    )
+    assert code == 0 and report.exists() and "undo with" in out
+    assert sum(path.exists() for path in paths.values()) == 2  # one of each group moved
+    assert "sea-small.jpg" in report.read_text() and "hill-small.jpg" in report.read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--action", "move"], "needs --to"),
+        (["--action", "delete", "--to", "X"], "--yes-delete"),
+        (["--to", "X"], "need --action"),
+        (["--action", "move", "--to", "LIB/inside"], "is inside"),
+        (["--store", "s.sqlite", "--no-store"], "not both"),
+        (["--preset", "exact", "--threshold", "0"], "--threshold and --preset"),
+    ],
+)
+def test_action_flags_are_checked_before_anything_is_embedded(tmp_path, capsys, flags, message):
+    _library(tmp_path / "lib")
+    store = tmp_path / "never.sqlite"
+    flags = [f.replace("LIB", str(tmp_path / "lib")) for f in flags]
+    flags = [str(tmp_path / f) if f == "X" else f for f in flags]
+    extra = [] if "--store" in flags else ["--store", str(store)]
+    code, _, err = _run(capsys, "dedup", str(tmp_path / "lib"), *flags, *extra)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not store.exists()
+
+
+def test_delete_through_the_command_line_lists_what_it_deleted(tmp_path, capsys):
+    paths = _library(tmp_path / "lib")
+    code, out, _ = _run(
+        capsys,
+        "dedup",
+        str(tmp_path / "lib"),
+        "--keep",
+        "largest",
+        "--action",
+        "delete",
+        "--yes-delete",
+        "--to",
+        str(tmp_path / "log"),
+    )
+    assert code == 0 and "cannot be undone" in out
+    assert paths["sea"].exists() and not paths["sea-copy"].exists()
+
+
+def test_dedup_json_gives_each_copys_scores(tmp_path, capsys):
+    _library(tmp_path / "lib")
+    _, out, _ = _run(capsys, "dedup", str(tmp_path / "lib"), "--json")
+    result = json.loads(out)
+    assert len(result["scores"]) == 2
+    for entry in result["scores"]:
+        assert entry["scores"]["hash"] >= result["threshold"]
+        assert [entry["representative"], entry["member"]] in result["groups"]

@@ -143,3 +143,21 @@ def test_hash_preset_numbers_reproduce_from_the_benchmark(shared_photos):
         assert m.recall == pytest.approx(registered.recall, abs=1e-9)
         assert m.benchmark == registered.benchmark
         assert (m.positives, m.negatives) == ((600 if m.name == "exact" else 1500), 4950)
+
+
+def test_a_preset_refuses_settings_other_than_those_it_was_measured_with():
+    from imageprism.dimensions.hash import HashConfig
+    from imageprism.presets import preset
+
+    near = preset("near-duplicate", "hash")
+    near.check(HashConfig())  # the default config: fine
+    with pytest.raises(ConfigError, match="measured with"):
+        near.check(HashConfig(flip=False, windows=(1.0,)))
+
+
+def test_dedup_with_a_face_preset_refuses_another_embedder(tmp_path, capsys):
+    from imageprism.cli import main
+
+    code = main(["dedup", str(tmp_path), "--dimensions", "face", "--preset", "similar"])
+    err = capsys.readouterr().err
+    assert code == 2 and "embedder" in err and len(err.strip().splitlines()) == 1

@@ -93,9 +93,12 @@ def _dedup_settings(args: argparse.Namespace) -> tuple[ImagePrism, float]:
     options with ``--preset`` or ``--threshold`` (default 0.9)."""
     from imageprism.presets import preset
 
-    chosen = [flag for flag in ("threshold", "preset", "calibration") if getattr(args, flag)]
+    flags = ("threshold", "preset", "calibration")
+    chosen = [f"--{flag}" for flag in flags if getattr(args, flag) is not None]
     if len(chosen) > 1:
-        raise _UsageError(f"use one of --threshold, --preset, --calibration, not {chosen}")
+        raise _UsageError(
+            f"use one of --threshold, --preset, --calibration, not {' and '.join(chosen)}"
+        )
     store = None
     if not args.no_store:
         from imageprism.store import default_path
@@ -116,7 +119,10 @@ def _dedup_settings(args: argparse.Namespace) -> tuple[ImagePrism, float]:
         if len(prism.dimensions) != 1:
             raise _UsageError("--preset needs --profile, or a single dimension")
         target = prism.dimensions[0]
-    return prism, preset(args.preset, target).threshold
+    found = preset(args.preset, target)
+    if target in prism.dimensions:
+        found.check(getattr(prism.dimension(target), "config", None))
+    return prism, found.threshold
 
 
 def _not_duplicates(path: str | None) -> Any:
@@ -286,16 +292,45 @@ def _dedup_video(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_actions(args: argparse.Namespace, video: bool) -> None:
+    """Refuse action flags that cannot work, before anything is embedded."""
+    if video and (args.action != "report" or args.to or args.keep != "first"):
+        raise _UsageError("--keep, --action and --to apply to images, not to a video input")
+    if args.store and args.no_store:
+        raise _UsageError("use --store FILE or --no-store, not both")
+    if args.action == "report":
+        if args.to or args.yes_delete:
+            raise _UsageError("--to and --yes-delete need --action move, hardlink or delete")
+        return
+    if args.action == "delete" and not args.yes_delete:
+        raise _UsageError("--action delete cannot be undone: add --yes-delete to confirm it")
+    if not args.to:
+        raise _UsageError(
+            f"--action {args.action} needs --to FOLDER (for the duplicates and the manifest)"
+        )
+    to = Path(args.to).resolve()
+    if to.exists() and not to.is_dir():
+        raise _UsageError(f"--to {args.to} is a file, not a folder")
+    for root in (Path(image).resolve() for image in args.images):
+        if root.is_dir() and (to == root or root in to.parents):
+            raise _UsageError(
+                f"--to {args.to} is inside {root}, which is being deduplicated: "
+                "choose a folder outside it"
+            )
+
+
 def _dedup(args: argparse.Namespace) -> int:
-    if len(args.images) == 1 and Path(args.images[0]).suffix.lower() in VIDEO_SUFFIXES:
+    video = len(args.images) == 1 and Path(args.images[0]).suffix.lower() in VIDEO_SUFFIXES
+    _check_actions(args, video)
+    if video:
         if args.report or args.hidden:
             raise _UsageError("--report and --hidden apply to images, not to a video input")
         return _dedup_video(args)
     if args.every or args.out:
         raise _UsageError("--every and --out apply to a video input (one .mp4, .mov, ... file)")
     _check_output(args.report)
-    files, skipped = _files(args)
     prism, threshold = _dedup_settings(args)
+    files, skipped = _files(args)
     result = prism.dedup(
         files,
         threshold=threshold,
@@ -310,13 +345,15 @@ def _dedup(args: argparse.Namespace) -> int:
         to=args.to,
         allow_delete=args.yes_delete,
     )
-    applied = None if args.dry_run or args.action == "report" else apply_plan(plan)
-    if args.report:
+    # scores of each copy against its representative, before any file moves
+    pairs = {}
+    if args.report or args.json:
         pairs = {
             (group[0], member): prism.compare(files[group[0]], files[member])
             for group in result.groups
             for member in group[1:]
         }
+    if args.report:
         html = render_report(
             result,
             {pair: compared.scores for pair, compared in pairs.items()},
@@ -326,11 +363,17 @@ def _dedup(args: argparse.Namespace) -> int:
             skipped=[(item.path, item.reason) for item in skipped],
         )
         write_report(args.report, html)
+    acting = not args.dry_run and args.action != "report" and plan.steps
+    applied = apply_plan(plan) if acting else None
     store = prism.store
     if args.json:
         _print_json(
             {
                 **result.to_dict(),
+                "scores": [
+                    {"representative": rep, "member": member, **compared.to_dict()}
+                    for (rep, member), compared in pairs.items()
+                ],
                 "skipped": [item.to_dict() for item in skipped],
                 "plan": plan.to_dict(),
                 "applied": None if applied is None else applied.to_dict(),
@@ -343,7 +386,7 @@ def _dedup(args: argparse.Namespace) -> int:
         good = len(files) - len(result.errors)
         print(
             f"{good} images, {len(result.unique)} unique, {len(result.groups)} groups of "
-            f"near-duplicates (threshold {result.threshold})"
+            f"near-duplicates (threshold {result.threshold:.4g})"
         )
         if store is not None:
             print(f"embeddings: {store.written} computed, {store.hits} reused from {store.path}")
@@ -352,13 +395,14 @@ def _dedup(args: argparse.Namespace) -> int:
         print(plan.describe())
         if args.report:
             print(f"report: {args.report}")
-        if applied is not None:
+        if applied is not None and args.action == "delete":
+            print(f"deleted files are listed in {applied.manifest} (a deletion cannot be undone)")
+        elif applied is not None:
             print(f"undo with: imageprism undo {applied.manifest}")
     failed = [] if applied is None else applied.failed
     for outcome in failed:
-        print(
-            f"imageprism: cannot {outcome.action} {outcome.path}: {outcome.reason}", file=sys.stderr
-        )
+        reason = f"{outcome.action} {outcome.path}: {outcome.reason}"
+        print(f"imageprism: cannot {reason}", file=sys.stderr)
     return max(_finish(result.errors, skipped), EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
@@ -795,7 +839,8 @@ def _parser() -> argparse.ArgumentParser:
         "--keep",
         choices=KEEP_POLICIES,
         default="first",
-        help="which file of a group to keep (default: first, the representative)",
+        help="which file of a group to keep (default: first, the representative; "
+        "oldest/newest go by modification time)",
     )
     p.add_argument(
         "--action",
@@ -803,7 +848,11 @@ def _parser() -> argparse.ArgumentParser:
         default="report",
         help="what to do with the other files: report (default, nothing), move, hardlink, delete",
     )
-    p.add_argument("--to", help="move/hardlink: folder for the duplicates (and the undo manifest)")
+    p.add_argument(
+        "--to",
+        help="folder for the moved duplicates or hard-linked originals and the undo manifest "
+        "(delete: the manifest of what was deleted); outside the folders deduplicated",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument(
         "--yes-delete", action="store_true", help="allow --action delete (cannot be undone)"

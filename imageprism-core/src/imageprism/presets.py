@@ -12,7 +12,7 @@ Raw scores are never hidden: a preset only says which threshold to use with them
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -57,6 +57,9 @@ class Preset(BaseModel):
         benchmark: The named set it was measured on (see ``BENCHMARKS``); None
             when not measured.
         note: What the threshold assumes (e.g. a face embedder) or where it comes from.
+        config: The dimension settings the threshold was measured with (e.g.
+            ``{"embedder": "dlib"}``): scores on other settings have another scale,
+            so ``check`` refuses them.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -68,6 +71,24 @@ class Preset(BaseModel):
     recall: float | None = Field(default=None, ge=0.0, le=1.0)
     benchmark: str | None = None
     note: str = ""
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    def check(self, config: BaseModel | None) -> None:
+        """Refuse a dimension config whose settings differ from those the preset assumes.
+
+        Raises:
+            ConfigError: a setting in ``self.config`` has another value in ``config``.
+        """
+        given = config.model_dump(mode="json") if config is not None else {}
+        differing = {
+            key: given.get(key) for key, value in self.config.items() if given.get(key) != value
+        }
+        if differing:
+            raise ConfigError(
+                f"preset {self.name!r} of {self.target!r} was measured with "
+                f"{self.config}; this {self.target} has {differing}: calibrate it instead "
+                "(imageprism calibrate)"
+            )
 
     @field_validator("name", "target")
     @classmethod
@@ -77,10 +98,19 @@ class Preset(BaseModel):
         return value.strip()
 
 
+_DEFAULT_HASH = {
+    "algorithms": ["phash", "dhash", "ahash"],
+    "hash_size": 8,
+    "combine": "mean",
+    "flip": True,
+    "windows": [1.0, 0.7, 0.5],
+}  # HashConfig(), which the hash presets were measured with
+
 HASH_PRESETS: tuple[Preset, ...] = (
     Preset(
         name="exact",
         target="hash",
+        config=_DEFAULT_HASH,
         threshold=0.96,
         precision=1.0,
         recall=0.9933333333333333,
@@ -94,6 +124,7 @@ HASH_PRESETS: tuple[Preset, ...] = (
     Preset(
         name="near-duplicate",
         target="hash",
+        config=_DEFAULT_HASH,
         threshold=0.79,
         precision=1.0,
         recall=1.0,
@@ -106,6 +137,7 @@ HASH_PRESETS: tuple[Preset, ...] = (
     Preset(
         name="similar",
         target="hash",
+        config=_DEFAULT_HASH,
         threshold=0.71,
         precision=0.9784735812133072,
         recall=1.0,

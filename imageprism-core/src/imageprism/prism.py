@@ -572,7 +572,7 @@ class ImagePrism:
         threshold: float = 0.9,
         *,
         backend: Backend = "exact",
-        not_duplicates: NotDuplicates | None = None,
+        not_duplicates: NotDuplicates | str | os.PathLike[str] | None = None,
         progress: Progress | None = None,
     ) -> DedupResult:
         """Group near-duplicates greedily, in input order (the 0.1 semantics).
@@ -590,12 +590,17 @@ class ImagePrism:
             threshold: Score in [0, 1] at or above which two images are duplicates.
             backend: ``"exact"`` (default) or ``"faiss"`` (needs ``imageprism-core[faiss]``;
                 the same answer for hash dimensions, approximate for cosine ones).
-            not_duplicates: Pairs marked as not duplicates (by content): two such images
-                are never in one group, whatever their scores.
+            not_duplicates: Pairs marked as not duplicates (by content), a
+                ``NotDuplicates`` or the path of its file: two such images are never in
+                one group, whatever their scores.
             progress: Called as ``progress(done, total)`` while embedding.
         """
         threshold = check_threshold(threshold)
         embeddings, errors, sources, digests = self._embed_many(images, progress)
+        if isinstance(not_duplicates, str | os.PathLike):
+            from imageprism.not_duplicates import NotDuplicates
+
+            not_duplicates = NotDuplicates(not_duplicates)
         apart = not_duplicates.pairs_among(digests) if not_duplicates is not None else set()
         unique, labels = dedup_embeddings(
             embeddings,

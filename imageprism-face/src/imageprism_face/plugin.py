@@ -138,6 +138,7 @@ FACE_PRESETS: tuple[Preset, ...] = (
         precision=1.0,
         recall=1.0,
         benchmark="faces-master/v1",
+        config={"embedder": "dlib"},
         note=(
             "the same person, with FaceConfig(embedder='dlib') (YuNet detector); other "
             "embedders score on other scales (0.1 found about 0.32 for ArcFace on LFW)"

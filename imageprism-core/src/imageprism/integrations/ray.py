@@ -38,14 +38,17 @@ One greedy pass (``ImagePrism.dedup``) holds every embedding on one machine. At 
 scale, dedup in shards and merge their representatives:
 
 1. Embed in Ray and write Parquet shards, as above (``write_parquet``'s
-   ``min_rows_per_file`` sets the shard size; 1M rows of the default hash are 150 MB).
+   ``min_rows_per_file`` sets the shard size; 1M rows hold about 150 MB of default hash
+   embeddings, plus their ids).
 2. Dedup each shard in its own Ray task: ``dedup_shard(path, prism, threshold)`` groups
-   the shard's rows greedily in row order, as ``ImagePrism.dedup`` would, and keeps the
-   representatives' embeddings only::
+   the shard's rows greedily in row order, as ``ImagePrism.dedup`` would. Keep the
+   result beside the shard and send the driver only its representatives::
 
        @ray.remote
        def dedup_one(path):
-           return dedup_shard(path, config.prism(), threshold=0.9)
+           shard = dedup_shard(path, config.prism(), threshold=0.9)
+           Path(path + ".dedup").write_bytes(pickle.dumps(shard))
+           return shard.representatives_only()
 
        files = sorted(glob.glob("/data/embeddings/*.parquet"))
        shards = ray.get([dedup_one.remote(f) for f in files])
@@ -53,8 +56,18 @@ scale, dedup in shards and merge their representatives:
 3. Merge: ``merge_shard_representatives(shards, prism)`` dedups the union of the
    shards' representatives, in shard order, with the same greedy rule. Merges nest:
    merge groups of shards in parallel tasks, then merge those merges.
-4. Compose: ``final_labels(shard, merged)`` gives each row of a shard the id of its
-   final representative (with nested merges, ``final_labels(shard, level1, level2)``).
+4. Compose, again one task per shard: ``final_labels(shard, merged)`` gives each row
+   of the (full) shard the id of its final representative; with nested merges,
+   ``final_labels(shard, level1, level2)``::
+
+       @ray.remote
+       def label_one(path, merged):
+           shard = pickle.loads(Path(path + ".dedup").read_bytes())
+           table = pa.table({"id": shard.ids, "representative": final_labels(shard, merged)})
+           pq.write_table(table, path + ".labels.parquet")
+
+       merged = ray.put(merge_shard_representatives(shards, config.prism()))
+       ray.get([label_one.remote(f, merged) for f in files])
 
 What the result guarantees, with ``t`` the threshold and scores the prism's weighted
 score: each row scores at least ``t`` with its shard representative; each shard
@@ -68,9 +81,10 @@ its own shard even when a representative of an earlier shard matches it too, and
 reaches its final representative through its shard representative, not directly.
 
 Costs: both steps use ``imageprism.dedup.dedup_embeddings``, which scores only the
-pairs that can reach the threshold. Memory: a shard's embeddings on its worker, and
-every surviving representative's embeddings and id in the last merge (about 150 bytes
-each with the default hash: 15 GB if all 100M images were distinct).
+pairs that can reach the threshold. Memory: a shard's rows on its worker, and in the
+merge every representative it is given, with its embeddings and id (about 200 bytes
+each with the default hash and path ids: 20 GB if all 100M images were distinct;
+nested merges bound it per task, except for the last).
 """
 
 from __future__ import annotations
@@ -81,7 +95,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -92,13 +106,12 @@ from imageprism.embeddings_file import arrow_embeddings, numpy_embeddings, write
 from imageprism.errors import ConfigError, ImagePrismError
 from imageprism.images import DEFAULT_MAX_PIXELS
 from imageprism.index import ImageIndex, IndexFileError, prism_for
+from imageprism.prism import ImagePrism
 from imageprism.profiles import MissingScores
 from imageprism.results import ImageFailure
 
-if TYPE_CHECKING:
-    from imageprism.prism import ImagePrism
-
 FORMAT = "imageprism-ray/1"
+"""The ``format`` recorded in the ``imageprism`` column: the layout of ``EmbedImages``' output."""
 ERROR_COLUMN = "error"
 """Output column: null, or why the row could not be embedded."""
 SETTINGS_COLUMN = "imageprism"
@@ -107,7 +120,7 @@ SETTINGS_COLUMN = "imageprism"
 _HINT = 'the Ray integration needs Ray Data: pip install "imageprism-core[ray]"'
 _NULL_IMAGE = "no image: the image column is null"
 
-Columns = dict[str, tuple[np.ndarray, np.ndarray]]
+_Columns = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _pyarrow() -> Any:
@@ -173,8 +186,6 @@ class EmbedConfig(BaseModel):
             ConfigError: the settings are invalid for ``ImagePrism``; an unknown dimension
                 raises ``UnknownDimensionError``.
         """
-        from imageprism.prism import ImagePrism
-
         prism = ImagePrism(
             list(self.dimensions) if self.dimensions else None,
             profile=self.profile,
@@ -220,7 +231,7 @@ class EmbedImages:
             EmbedImages,
             fn_constructor_kwargs={"config": EmbedConfig(dimensions=["hash"])},
             batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=4),
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=4),
         )
 
     The output columns are described in this module's docstring.
@@ -288,7 +299,9 @@ def embed_dataset(
     Args:
         dataset: A ``ray.data.Dataset`` with ``config.image_column`` and ``config.id_column``.
         config: The prism's settings and the input columns (default ``EmbedConfig()``).
-        workers: Actors, each with ``config.threads`` CPUs and its own prism.
+        workers: Most actors, each with ``config.threads`` CPUs and its own prism. The pool
+            starts with one and grows while CPUs are free: a fixed pool holding every CPU
+            would leave none to read the images, and hang.
         rows_per_batch: Rows per call (default ``config.batch_size * config.threads``).
 
     Returns:
@@ -301,9 +314,9 @@ def embed_dataset(
     ray_data = _ray_data()
     config = config if config is not None else EmbedConfig()
     for name, value in (("workers", workers), ("rows_per_batch", rows_per_batch)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if value is not None and value < 1:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
             raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
     config.prism()  # fail here, not in every actor
     return dataset.map_batches(
@@ -311,7 +324,7 @@ def embed_dataset(
         fn_constructor_kwargs={"config": config},
         batch_size=rows_per_batch or config.batch_size * config.threads,
         batch_format="pyarrow",
-        compute=ray_data.ActorPoolStrategy(size=workers),
+        compute=ray_data.ActorPoolStrategy(min_size=1, max_size=workers),
         num_cpus=config.threads,
     )
 
@@ -321,7 +334,9 @@ def embed_dataset(
 Source = Any
 """What the readers take: a ``ray.data.Dataset`` made by ``EmbedImages``, a
 ``pyarrow.Table``, or local Parquet files written from one (a file, a folder, whose
-``*.parquet`` files are read in name order, or a list of them)."""
+``*.parquet`` files are read in name order, or a list of them). Rows are read in that
+order; a Dataset's is its iteration order (deterministic only with Ray Data's
+``DataContext.get_current().execution_options.preserve_order = True``)."""
 
 
 def _tables(source: Source) -> Iterator[tuple[str, Any]]:
@@ -355,14 +370,14 @@ def _fingerprint_manifest(fingerprints: Mapping[str, str]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class _Rows:
     ids: list[str]
-    columns: Columns
+    columns: _Columns
     errors: list[ImageFailure]
 
     def embeddings(self) -> list[dict[str, np.ndarray | None]]:
         return _row_mappings(self.columns, len(self.ids))
 
 
-def _row_mappings(columns: Columns, count: int) -> list[dict[str, np.ndarray | None]]:
+def _row_mappings(columns: _Columns, count: int) -> list[dict[str, np.ndarray | None]]:
     return [
         {name: matrix[row] if present[row] else None for name, (matrix, present) in columns.items()}
         for row in range(count)
@@ -384,7 +399,7 @@ def _concat(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
 
 def _decode(
     name: str, table: Any, prism: ImagePrism, first_row: int
-) -> tuple[list[str], Columns, list[ImageFailure]]:
+) -> tuple[list[str], _Columns, list[ImageFailure]]:
     """The good rows of one table (ids and embeddings) and its failed rows."""
     pa = _pyarrow()
     if len(table) == 0:
@@ -492,10 +507,27 @@ class ShardDedup:
     ids: list[str]
     labels: list[int]
     representatives: list[int]
-    embeddings: Columns
+    embeddings: _Columns
     errors: list[ImageFailure]
     threshold: float
     fingerprints: dict[str, str]
+
+    def representatives_only(self) -> ShardDedup:
+        """Just the representatives: all a merge needs of this shard, and far smaller.
+
+        Merging it gives the same result as merging the whole shard, and
+        ``final_labels`` of the whole shard works with that merge.
+        """
+        keep = list(range(len(self.representatives)))
+        return ShardDedup(
+            ids=[self.ids[rep] for rep in self.representatives],
+            labels=keep,
+            representatives=keep,
+            embeddings=self.embeddings,
+            errors=self.errors,
+            threshold=self.threshold,
+            fingerprints=self.fingerprints,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The groups as JSON-ready data (without the embeddings)."""
@@ -511,7 +543,7 @@ class ShardDedup:
 def _groups(
     ids: list[str],
     embeddings: list[dict[str, np.ndarray | None]],
-    columns: Columns,
+    columns: _Columns,
     errors: list[ImageFailure],
     prism: ImagePrism,
     threshold: float,
