@@ -384,3 +384,27 @@ def test_a_killed_run_resumes_embedding_only_what_the_store_lacks(tmp_path):
     uninterrupted, _ = _prism(None, batch_size=8)
     assert _same(batch.embeddings, uninterrupted.embed_many(paths).embeddings)
     assert not batch.errors
+
+
+def test_unchanged_files_are_not_even_read_on_a_second_run(tmp_path, monkeypatch):
+    paths = _write_images(tmp_path / "in", 6)
+    old = time.time() - 3600  # well before the store records them (no racy mtimes)
+    for path in paths:
+        os.utime(path, (old, old))
+    store = tmp_path / "store.sqlite"
+    first = ImagePrism(store=store).embed_many(paths).embeddings
+    opened: list[object] = []
+    import imageprism.prism as prism_module
+
+    real_prepare = prism_module.prepare
+    monkeypatch.setattr(
+        prism_module,
+        "prepare",
+        lambda image, **kw: opened.append(image) or real_prepare(image, **kw),
+    )
+    paths[2].write_bytes(paths[3].read_bytes())  # one file changed: read again
+    second = ImagePrism(store=store).embed_many(paths).embeddings
+    assert opened == [paths[2]]
+    for index in (0, 1, 3, 4, 5):
+        assert np.array_equal(first[index]["hash"], second[index]["hash"])
+    assert np.array_equal(second[2]["hash"], first[3]["hash"])

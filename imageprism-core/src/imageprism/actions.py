@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any
 
 from imageprism._files import atomic_write
-from imageprism.errors import ConfigError, ImageLoadError, ImagePrismError
+from imageprism.errors import ConfigError, ImageLoadError, UndoManifestError
 from imageprism.images import PreparedImage
 from imageprism.results import DedupResult
 
@@ -91,10 +91,6 @@ MANIFEST_NAME = "imageprism-undo.json"
 _FORMAT = "imageprism-undo"
 _VERSION = 1
 _PART_SUFFIX = ".imageprism-part"
-
-
-class UndoManifestError(ImagePrismError, ValueError):
-    """An undo manifest is missing, unreadable or not one imageprism wrote."""
 
 
 class _Untouched(Exception):

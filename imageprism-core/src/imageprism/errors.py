@@ -87,3 +87,7 @@ class StoreFileError(ImagePrismError, ValueError):
     program's database, a schema version this imageprism does not know, or a
     failed read or write.
     """
+
+
+class UndoManifestError(ImagePrismError, ValueError):
+    """An undo manifest is missing, unreadable or not one imageprism wrote."""

@@ -342,6 +342,31 @@ class ImagePrism:
             self.store.note_file(image, *before, prepared.digest)  # type: ignore[arg-type]
         return prepared
 
+    def _stored_files(
+        self, waiting: Sequence[tuple[int, ImageInput]]
+    ) -> dict[int, tuple[str, Embeddings]]:
+        """Inputs that need not be read: files unchanged (size, mtime) since the store
+        recorded their digest, with every dimension's embedding stored."""
+        if self.store is None:
+            return {}
+        known = {
+            index: digest
+            for index, image in waiting
+            if isinstance(image, str | os.PathLike)
+            and (digest := self.store.known_digest(image)) is not None
+        }
+        found: dict[int, Embeddings] = {index: {} for index in known}
+        for name, dimension in self._dimensions.items():
+            if not known:
+                break
+            stored = self.store.lookup_many(dimension.fingerprint, set(known.values()))
+            for index, digest in list(known.items()):
+                if digest in stored:
+                    found[index][name] = stored[digest]
+                else:
+                    del known[index]
+        return {index: (digest, found[index]) for index, digest in known.items()}
+
     def _file_state(self, image: ImageInput) -> tuple[int, int] | None:
         """``(size, mtime_ns)`` of a file input when a store records files, else None."""
         if self.store is None or not isinstance(image, str | os.PathLike):
@@ -469,6 +494,9 @@ class ImagePrism:
         waiting: list[tuple[int, ImageInput]] = []
 
         def flush() -> None:
+            for index, (digest, stored) in self._stored_files(waiting).items():
+                digests[index], embeddings[index] = digest, stored
+            waiting[:] = [(index, image) for index, image in waiting if digests[index] is None]
             inputs = [image for _, image in waiting]
             if self.threads > 1 and len(inputs) > 1:
                 ready = list(self._pool.map(self._prepare, inputs))
