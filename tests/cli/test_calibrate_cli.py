@@ -135,3 +135,46 @@ def test_target_precision_and_recall_are_exclusive(capsys, pairs_csv):
     assert caught.value.code == 2
     _, err = capsys.readouterr()
     assert "not allowed with argument" in err
+
+
+def test_face_calibrates_from_the_command_line_with_set(tmp_path, capsys, monkeypatch):
+    faces = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
+    yunet = faces.parent.parent / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
+    if not (faces / "master.csv").exists() or not yunet.exists():
+        pytest.skip("../shared (faces and the YuNet model) is not beside the repository")
+    pytest.importorskip("dlib", reason="dlib is not installed (imageprism-face[dlib])")
+    monkeypatch.setenv("IMAGEPRISM_CONFIG_DIR", str(tmp_path / "config"))
+    with (faces / "master.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    chosen = [r for r in rows if r["Decision"] == "Yes"][:4]
+    chosen += [r for r in rows if r["Decision"] == "No"][:4]
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "path_a,path_b,same\n"
+        + "".join(
+            f"{faces / r['file_x']},{faces / r['file_y']},{r['Decision'].lower()}\n" for r in chosen
+        )
+    )
+    code = main(
+        [
+            "calibrate",
+            str(pairs),
+            "--dimensions",
+            "face",
+            "--set",
+            "face.embedder=dlib",
+            "--set",
+            "face.detector=yunet",
+            "--set",
+            f"face.detector_path={yunet}",
+            "--save",
+            "faces",
+            "--json",
+            "--quiet",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    face = load_calibration("faces")
+    assert face.settings["dimensions"]["face"]["config"]["embedder"] == "dlib"
+    assert out["saved"] and 0.5 < face.threshold < 1.0

@@ -199,3 +199,39 @@ def test_dedup_json_gives_each_copys_scores(tmp_path, capsys):
     for entry in result["scores"]:
         assert entry["scores"]["hash"] >= result["threshold"]
         assert [entry["representative"], entry["member"]] in result["groups"]
+
+
+def test_set_passes_dimension_settings(tmp_path, capsys):
+    paths = _library(tmp_path / "lib")
+    _, out, _ = _run(capsys, "embed", str(paths["sea"]), "--json")
+    default = json.loads(out)["embeddings"][0]["hash"]
+    _, out, _ = _run(
+        capsys,
+        "embed",
+        str(paths["sea"]),
+        "--set",
+        "hash.flip=false",
+        "--set",
+        "hash.windows=[1.0]",
+        "--json",
+    )
+    single = json.loads(out)["embeddings"][0]["hash"]
+    assert len(single) * 6 == len(default)
+    # the presets know which settings they were measured with
+    code, _, err = _run(
+        capsys, "dedup", str(tmp_path / "lib"), "--set", "hash.flip=false", "--preset", "exact"
+    )
+    assert code == 2 and "measured with" in err
+
+
+@pytest.mark.parametrize("item", ["flip=false", "hash=1", ".flip=1"])
+def test_set_refuses_what_is_not_dimension_field_value(tmp_path, capsys, item):
+    _library(tmp_path / "lib")
+    code, _, err = _run(capsys, "dedup", str(tmp_path / "lib"), "--set", item)
+    assert code == 2 and "DIMENSION.FIELD=VALUE" in err
+
+
+def test_set_with_an_unknown_field_is_a_usage_error(tmp_path, capsys):
+    _library(tmp_path / "lib")
+    code, _, err = _run(capsys, "dedup", str(tmp_path / "lib"), "--set", "hash.colour=1")
+    assert code == 2 and "colour" in err and len(err.strip().splitlines()) == 1

@@ -84,8 +84,28 @@ def _prism(args: argparse.Namespace, *, store: bool = False) -> ImagePrism:
         dimensions=dimensions,
         profile=getattr(args, "profile", None),
         missing_scores=getattr(args, "missing_scores", None) or "zero",
+        config=_settings(getattr(args, "set", None) or []) or None,
         store=path,
     )
+
+
+def _settings(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--set DIMENSION.FIELD=VALUE`` options as per-dimension config dicts (a value is read
+    as JSON when it parses, e.g. ``false``, ``16``, ``[1.0, 0.5]``, else as text)."""
+    config: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        dimension, _, field = name.partition(".")
+        if not _ or not field or not dimension:
+            raise _UsageError(
+                f"--set takes DIMENSION.FIELD=VALUE, e.g. face.embedder=dlib; got {item!r}"
+            )
+        try:
+            parsed: Any = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        config.setdefault(dimension.strip(), {})[field.strip()] = parsed
+    return config
 
 
 def _dedup_settings(args: argparse.Namespace) -> tuple[ImagePrism, float]:
@@ -788,6 +808,13 @@ def _parser() -> argparse.ArgumentParser:
             choices=["zero", "renormalize"],
             default=None,
             help="how a dimension that cannot score counts in the weighted score (default: zero)",
+        )
+        p.add_argument(
+            "--set",
+            action="append",
+            metavar="DIM.FIELD=VALUE",
+            help="a dimension setting, e.g. --set face.embedder=dlib --set "
+            "face.detector_path=yunet.onnx --set hash.flip=false (repeatable)",
         )
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -247,7 +247,11 @@ class ImagePrism:
                     f"got {type(config).__name__}"
                 )
         except ValidationError as err:
-            raise ConfigError(f"config[{name!r}] is invalid: {err}") from err
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']} (got {e['input']!r})"
+                for e in err.errors()
+            )
+            raise ConfigError(f"config[{name!r}] is invalid: {problems}") from err
         try:
             dimension = spec.factory(validated)
         except ImagePrismError:
