@@ -109,3 +109,16 @@ def test_faiss_hamming_pairs_equal_the_exact_ones():
     codes, owners = _planted(rng, 400, 6, 24, 19)
     exact = hamming_pairs(codes, owners, 19)
     assert np.array_equal(faiss_backend.hamming_pairs(codes, owners, 19), exact)
+
+
+def test_pairs_found_by_flipped_probes_count_against_the_limit():
+    assert plan_blocks(5000, 64, 10) == (6, 1)
+    rng = np.random.default_rng(11)
+    codes = rng.integers(0, 256, (5000, 8), dtype=np.uint8)
+    for i in range(0, 40, 2):  # pairs one bit apart in every block: only flips find them
+        codes[i + 1] = codes[i]
+        for bit in (0, 11, 22, 33, 44, 55):
+            codes[i + 1, bit // 8] ^= np.uint8(1 << (bit % 8))
+    assert len(hamming_pairs(codes, np.arange(5000), 10)) >= 20
+    with pytest.raises(TooManyPairs):
+        hamming_pairs(codes, np.arange(5000), 10, limit=5)

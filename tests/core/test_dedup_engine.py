@@ -154,3 +154,22 @@ def test_pairs_kept_apart_are_never_grouped():
 def test_prism_dedup_rejects_an_unknown_backend():
     with pytest.raises(Exception, match="backend must be one of"):
         ImagePrism().dedup([], backend="annoy")
+
+
+def test_a_threshold_copied_from_a_rounded_score_still_matches():
+    dimension = HashDimension()
+    a = np.zeros(dimension.embedding_size, np.uint8)
+    b = a.copy()
+    b[::24] = 1  # one bit off in every set
+    threshold = round(dimension.similarity(a, b), 12)  # as compare() reports it
+    embeddings = [{"hash": a}, {"hash": b}]
+    args = (embeddings, {"hash": dimension}, {"hash": 1.0}, "zero", threshold)
+    assert dedup_embeddings(*args) == _quadratic(*args) == ([0], [0, 0])
+
+
+def test_threshold_zero_groups_everything_like_the_greedy_pass():
+    vectors = [np.array([1.0, 0.0]), np.array([-1.0, 0.0]), np.zeros(2), None]
+    embeddings = [{"vector": v} for v in vectors]
+    for missing in ("zero", "renormalize"):
+        args = (embeddings, {"vector": _Cosine()}, {"vector": 1.0}, missing, 0.0)
+        assert dedup_embeddings(*args) == _quadratic(*args)

@@ -21,7 +21,9 @@ def _pictures(count, seed=0):
     return out
 
 
-@pytest.mark.parametrize("config", [{}, {"flip": False, "windows": [1.0]}, {"combine": "max"}])
+@pytest.mark.parametrize(
+    "config", [{}, {"flip": False, "windows": [1.0]}, {"combine": "max"}, {"combine": "min"}]
+)
 def test_faiss_top_k_equals_the_exact_top_k_for_hashes(config):
     prism = ImagePrism(config={"hash": config})
     pictures = _pictures(120)
@@ -65,3 +67,42 @@ def test_faiss_top_k_equals_the_exact_top_k_for_a_cosine_dimension():
     for query in pictures[:5]:
         want = [h.index for h in exact.search(query, k=5)]
         assert [h.index for h in fast.search(query, k=5)] == want
+
+
+def _index_of(prism, rows, backend):
+    matrix = np.stack(rows)
+    return ImageIndex._from_columns(
+        prism,
+        [str(i) for i in range(len(rows))],
+        {"hash": (matrix, np.ones(len(rows), bool))},
+        "test",
+        backend,
+    )
+
+
+def test_faiss_top_k_is_exact_when_the_score_is_not_the_code_distance(monkeypatch):
+    # combine="min": ten rows 8 bits off in one hash (sum 8, worst 8) rank below one row
+    # 3 bits off in each (sum 9, worst 3); a nearest-code search would rank them first
+    prism = ImagePrism(config={"hash": {"combine": "min", "flip": False, "windows": [1.0]}})
+    query = np.zeros(24, np.uint8)
+    rows = []
+    for _ in range(10):
+        row = query.copy()
+        row[0] = 0xFF
+        rows.append(row)
+    best = query.copy()
+    best[[0, 8, 16]] = 0x07
+    rows.append(best)
+    monkeypatch.setattr(prism, "embed", lambda _: {"hash": query})
+    for backend in ("exact", "faiss"):
+        assert _index_of(prism, rows, backend).search("q", k=1)[0].index == 10
+
+
+def test_faiss_search_without_a_query_embedding_scans_every_row(monkeypatch):
+    from fakes import registry_with
+
+    registry, _ = registry_with("colour")
+    prism = ImagePrism(["colour"], registry=registry)
+    index = prism.index(_pictures(8), backend="faiss")
+    monkeypatch.setattr(prism, "embed", lambda _: {"colour": None})
+    assert len(index.search("q", k=3)) == 3

@@ -21,11 +21,13 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-_MAX_BLOCK_BITS = 24  # bucket table of 2**24 int64 starts: 128 MiB at most
+_MAX_BLOCK_BITS = 24  # bucket tables of 2**24 int64 (counts + starts): 256 MiB per thread
 _PAIRS_PER_STEP = 4_000_000  # candidate pairs materialised at once (bounds memory)
 _GRAM_ROWS = 2048
 
@@ -35,15 +37,18 @@ class TooManyPairs(Exception):
 
 
 class _Budget:
-    """Counts pairs found across threads and stops the search past ``limit``."""
+    """Counts pairs found across threads and stops every thread's search past ``limit``."""
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.found = 0
+        self._lock = threading.Lock()
 
     def add(self, pairs: list[np.ndarray]) -> list[np.ndarray]:
-        self.found += sum(len(p) for p in pairs)
-        if self.limit is not None and self.found > self.limit:
+        with self._lock:
+            self.found += sum(len(p) for p in pairs)
+            over = self.limit is not None and self.found > self.limit
+        if over:
             raise TooManyPairs(f"more than {self.limit} candidate pairs")
         return pairs
 
@@ -62,7 +67,8 @@ def _as_words(codes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(codes).view(np.uint64)
 
 
-def _unique_pairs(pairs: list[np.ndarray]) -> np.ndarray:
+def unique_pairs(pairs: Sequence[np.ndarray]) -> np.ndarray:
+    """The distinct rows of ``(P, 2)`` integer pair arrays, sorted."""
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
     joined = np.concatenate(pairs)
@@ -141,7 +147,7 @@ def hamming_pairs(
     plan = plan_blocks(len(codes), bits, radius)
     budget = _Budget(limit)
     if plan is None:
-        return _unique_pairs(_brute_pairs(words, owners, radius, budget))
+        return unique_pairs(_brute_pairs(words, owners, radius, budget))
     blocks, flips = plan
     edges = np.linspace(0, bits, blocks + 1).round().astype(int)
 
@@ -153,8 +159,8 @@ def hamming_pairs(
         np.cumsum(np.bincount(keys, minlength=1 << width), out=starts[1:])
         # the same key: each code against the codes after it in its bucket
         after = starts[keys[order] + 1]
-        found = budget.add(
-            _probe(words, owners, order, np.arange(1, len(order) + 1), after, order, radius)
+        found = _probe(
+            words, owners, order, np.arange(1, len(order) + 1), after, order, radius, budget
         )
         for flipped in range(1, flips + 1):
             for positions in itertools.combinations(range(width), flipped):
@@ -164,13 +170,13 @@ def hamming_pairs(
                 side = np.flatnonzero((keys >> positions[0]) & 1 == 0)
                 probe = keys[side] ^ mask
                 found += _probe(
-                    words, owners, side, starts[probe], starts[probe + 1], order, radius
+                    words, owners, side, starts[probe], starts[probe + 1], order, radius, budget
                 )
         return found
 
     spans = [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
     with ThreadPoolExecutor(max_workers=min(len(spans), os.cpu_count() or 1)) as pool:
-        return _unique_pairs(
+        return unique_pairs(
             [p for found in pool.map(lambda s: block_pairs(*s), spans) for p in found]
         )
 
@@ -183,9 +189,10 @@ def _probe(
     high: np.ndarray,
     order: np.ndarray,
     radius: int,
+    budget: _Budget,
 ) -> list[np.ndarray]:
     """Pairs (each query code, each code at sorted positions ``low..high``) within ``radius``,
-    as sorted owner pairs."""
+    as sorted owner pairs, counted against ``budget`` step by step."""
     sizes = high - low
     busy = np.flatnonzero(sizes > 0)
     queries, low, sizes = queries[busy], low[busy], sizes[busy]
@@ -203,7 +210,8 @@ def _probe(
         a, b = owners[mine], owners[others]
         near = (a != b) & (_popcount_rows(words[mine] ^ words[others]) <= radius)
         a, b = a[near], b[near]
-        found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+        # one pair of images may match through many pairs of hash sets: count it once
+        found += budget.add([unique_pairs([np.stack([np.minimum(a, b), np.maximum(a, b)], 1)])])
         first = stop
     return found
 
@@ -229,4 +237,4 @@ def cosine_pairs(
         cols = cols + start
         keep = cols > rows + start
         found += budget.add([np.stack([live[rows[keep] + start], live[cols[keep]]], axis=1)])
-    return _unique_pairs(found)
+    return unique_pairs(found)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imageprism.candidates import TooManyPairs
+from imageprism.candidates import TooManyPairs, unique_pairs
 from imageprism.dimension import Dimension
 from imageprism.errors import ConfigError
 from imageprism.profiles import MissingScores
@@ -28,7 +28,7 @@ Backend = Literal["exact", "faiss"]
 ``"faiss"`` (FAISS indexes: exact for hamming dimensions, approximate for cosine ones)."""
 
 BACKENDS: tuple[str, ...] = ("exact", "faiss")
-_MAX_CANDIDATES = 50_000_000  # pairs held at once; past this the plain greedy pass is cheaper
+_MAX_CANDIDATES = 20_000_000  # pairs held at once; past this the plain greedy pass is cheaper
 
 
 def check_threshold(threshold: float) -> float:
@@ -221,6 +221,8 @@ def _neighbours(
     valid: Sequence[bool],
 ) -> Callable[[int], np.ndarray] | None:
     """``item -> earlier items that may reach threshold with it``, or None to compare all."""
+    if threshold <= 0:  # every pair matches, even ones no dimension scores above 0
+        return None
     ok = np.asarray(valid, dtype=bool)
     found = []
     try:
@@ -234,16 +236,13 @@ def _neighbours(
             found.append(pairs)
     except TooManyPairs:
         return None
-    pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
-    pairs = np.unique(pairs, axis=0) if len(pairs) else pairs
+    pairs = unique_pairs(found)
     # CSR by the later item: its earlier neighbours, ascending
-    order = np.lexsort((pairs[:, 0], pairs[:, 1])) if len(pairs) else np.zeros(0, np.int64)
-    earlier = pairs[order, 0] if len(pairs) else np.zeros(0, np.int64)
-    starts = np.searchsorted(pairs[order, 1], np.arange(len(valid) + 1)) if len(pairs) else None
+    order = np.lexsort((pairs[:, 0], pairs[:, 1]))
+    earlier = pairs[order, 0]
+    starts = np.searchsorted(pairs[order, 1], np.arange(len(valid) + 1))
 
     def neighbours(item: int) -> np.ndarray:
-        if starts is None:
-            return earlier
         return earlier[starts[item] : starts[item + 1]]
 
     return neighbours

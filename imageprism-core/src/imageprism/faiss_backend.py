@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from imageprism._optional import require
-from imageprism.candidates import TooManyPairs, plan_blocks
+from imageprism.candidates import TooManyPairs, plan_blocks, unique_pairs
 
 IVF_FROM = 50_000
 """Rows of a cosine dimension from which search uses an IVF index instead of a flat one."""
@@ -44,7 +44,7 @@ def hamming_pairs(
     owners = np.asarray(owners, dtype=np.int64)
     bits = codes.shape[1] * 8
     plan = plan_blocks(len(codes), bits, radius) if radius >= 0 else None
-    if plan is None or bits % 8:
+    if plan is None:
         return exact(codes, owners, radius, limit=limit)
     faiss = _faiss()
     blocks, flips = plan
@@ -65,8 +65,7 @@ def hamming_pairs(
         total += int(keep.sum())
         if limit is not None and total > limit:
             raise TooManyPairs(f"more than {limit} candidate pairs")
-    pairs = np.concatenate(found)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
+    return unique_pairs(found)
 
 
 def _unit(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +105,7 @@ def cosine_pairs(
     cols, values = neighbours.ravel(), similarity.ravel()
     keep = (cols >= 0) & (values >= threshold - slack) & (cols != rows)
     a, b = live[rows[keep]], live[cols[keep]]
-    pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
+    pairs = unique_pairs([np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)])
     if limit is not None and len(pairs) > limit:
         raise TooManyPairs(f"more than {limit} candidate pairs")
     return pairs
@@ -126,6 +125,8 @@ class FaissSearch:
         self._dimension = dimension
         rows = np.flatnonzero(present)
         self._hamming = getattr(dimension, "hamming_codes", None) is not None
+        # whether ``nearest`` finds the true top rows (else callers must scan every row)
+        self.exact = not self._hamming or getattr(dimension, "ranks_by_code_distance", False)
         self._indexes: list[Any] = []
         if self._hamming:
             for codes, _ in dimension.hamming_codes(matrix[rows], 1.0):

@@ -150,12 +150,11 @@ class ImageIndex:
                 for name in weighted
                 if columns[name][0] is not None
             }
-        found = [
-            searcher.nearest(query[name], k)
-            for name, searcher in self._faiss.items()
-            if query.get(name) is not None
-        ]
-        return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+        asked = {n: s for n, s in self._faiss.items() if query.get(n) is not None}
+        if not asked or not all(searcher.exact for searcher in asked.values()):
+            return np.arange(len(self))  # nothing to ask FAISS, or it cannot rank: scan
+        found = np.unique(np.concatenate([s.nearest(query[n], k) for n, s in asked.items()]))
+        return found if len(found) else np.arange(len(self))
 
     def _score(
         self, query: ImageInput, k: int | None = None

@@ -253,7 +253,16 @@ class HashDimension:
     def _radius(self, threshold: float) -> int:
         """Most differing bits (as ``_score_of`` counts them) that still score ``threshold``."""
         top = self._bits * (len(self.config.algorithms) if self.config.combine == "mean" else 1)
-        return sum(1 for d in range(top + 1) if self._score_of(d) >= threshold) - 1
+        # the slack covers thresholds copied from rounded scores (compare rounds to 12 places);
+        # a radius one too wide only adds candidates, which are scored exactly
+        return sum(1 for d in range(top + 1) if self._score_of(d) >= threshold - 1e-9) - 1
+
+    @property
+    def ranks_by_code_distance(self) -> bool:
+        """Whether fewer differing bits between the closest codes (over the channels of
+        ``hamming_codes``) always means a higher score, so a nearest-code search finds the
+        top-scoring rows: true for ``combine`` mean and max, not for min."""
+        return self.config.combine != "min"
 
     def hamming_codes(
         self, embeddings: np.ndarray, threshold: float
