@@ -173,3 +173,33 @@ def test_threshold_zero_groups_everything_like_the_greedy_pass():
     for missing in ("zero", "renormalize"):
         args = (embeddings, {"vector": _Cosine()}, {"vector": 1.0}, missing, 0.0)
         assert dedup_embeddings(*args) == _quadratic(*args)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=60),
+    st.floats(0.0, 1.0),
+    st.sampled_from(["zero", "renormalize"]),
+    st.integers(0, 2**32 - 1),
+)
+def test_exact_copies_join_their_originals_group_as_in_the_greedy_pass(
+    picks, threshold, missing, seed
+):
+    # a pool of six images (one with no vector, one a zero vector), picked again and again
+    rng = np.random.default_rng(seed)
+    dimension = HashDimension(HashConfig(flip=False, windows=(1.0,)))
+    hashes = _hash_rows(rng, dimension, 6, 3)
+    vectors = [rng.normal(size=4) for _ in range(4)] + [None, np.zeros(4)]
+    pool = [{"hash": h, "vector": v} for h, v in zip(hashes, vectors, strict=True)]
+    embeddings = [pool[pick] for pick in picks]
+    dimensions = {"hash": dimension, "vector": _Cosine()}
+    args = (embeddings, dimensions, {"hash": 0.5, "vector": 0.5}, missing, threshold)
+    assert dedup_embeddings(*args) == _quadratic(*args)
+
+
+def test_thousands_of_identical_images_are_one_group():
+    dimension = HashDimension()
+    row = np.random.default_rng(0).integers(0, 256, dimension.embedding_size, dtype=np.uint8)
+    embeddings = [{"hash": row.copy()} for _ in range(5000)]
+    unique, labels = dedup_embeddings(embeddings, {"hash": dimension}, {"hash": 1.0}, "zero", 0.9)
+    assert unique == [0] and set(labels) == {0}

@@ -206,10 +206,49 @@ def dedup_embeddings(
         _, weighted = table.scores(dimensions, query, weights, missing, rows=np.array(reps))
         return weighted
 
-    neighbours = _neighbours(table, dimensions, weights, threshold, backend, valid)
-    if neighbours is None:
-        return greedy_groups_many(valid, score_many, threshold, apart=apart)
-    return greedy_groups_many(valid, score_many, threshold, candidates=neighbours, apart=apart)
+    copies = {} if apart else _copies(embeddings, score_many, threshold)
+    taking_part = [ok and item not in copies for item, ok in enumerate(valid)]
+    neighbours = _neighbours(table, dimensions, weights, threshold, backend, taking_part)
+    unique, labels = greedy_groups_many(
+        taking_part, score_many, threshold, candidates=neighbours, apart=apart
+    )
+    for item, original in copies.items():
+        labels[item] = labels[original]
+    return unique, labels
+
+
+def _copies(
+    embeddings: Sequence[Mapping[str, np.ndarray | None] | None],
+    score_many: Callable[[int, list[int]], np.ndarray],
+    threshold: float,
+) -> dict[int, int]:
+    """Items whose embeddings all equal an earlier item's that reaches ``threshold`` with
+    itself: ``{copy: original}``.
+
+    A copy scores exactly as its original against everything, so it joins the
+    original's group: the original's own representative is the first to match both,
+    and an original that is a representative matches its copy. Leaving copies out of
+    the candidate search keeps bursts of identical images (static video frames, the
+    same file many times) from making a quadratic number of pairs.
+    """
+    first: dict[tuple[Any, ...], int] = {}
+    copies: dict[int, int] = {}
+    for item, embedding in enumerate(embeddings):
+        if embedding is None:
+            continue
+        key = tuple(
+            (name, None if value is None else (value.dtype.str, value.tobytes()))
+            for name, value in sorted(embedding.items())
+        )
+        original = first.setdefault(key, item)
+        if original != item:
+            copies[item] = original
+    matching = {
+        original
+        for original in set(copies.values())
+        if score_many(original, [original])[0] >= threshold  # NaN >= t is False
+    }
+    return {item: original for item, original in copies.items() if original in matching}
 
 
 def _neighbours(
