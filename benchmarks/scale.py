@@ -235,17 +235,28 @@ def in_fresh_process(function: Callable[..., Any], args: tuple[Any, ...], timeou
     return value
 
 
+def _resident() -> int | None:
+    """The process's resident set now (Linux: ``VmRSS`` of ``/proc/self/status``), else None."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) * 1024
+
+
 def _baseline() -> int:
     """Start measuring: the resident set now, from which the peak is counted.
 
     On Linux the high-water mark is reset to the current resident set first (writing 5 to
     ``/proc/self/clear_refs``), so the imports' own peak does not count; elsewhere the peak
-    runs from the process start.
+    runs from the process start and the baseline is that peak.
     """
     gc.collect()
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    return rss_high_water()
+    current = _resident()
+    return rss_high_water() if current is None else current
 
 
 # -- hash data ---------------------------------------------------------------------------------
