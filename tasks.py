@@ -24,7 +24,7 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".installed"
 PROJECTS = ("imageprism-core", "imageprism-models", "imageprism-face", ".")
 INSTALL = [
-    "-e", "./imageprism-core[onnx]",
+    "-e", "./imageprism-core[onnx,numba]",
     "-e", "./imageprism-models",
     "-e", "./imageprism-face",
     "-e", ".[all,dev]",

@@ -109,6 +109,26 @@ def test_weighted_dedup_is_identical_to_the_greedy_pass(count, threshold, missin
     assert dedup_embeddings(*args) == _quadratic(*args)
 
 
+@settings(max_examples=25, deadline=None)
+@given(configs, st.integers(1, 120), st.floats(0.5, 1.0), st.integers(0, 2**32 - 1))
+def test_hash_dedup_through_the_compiled_kernel_is_identical_to_the_greedy_pass(
+    config, count, threshold, seed
+):
+    from imageprism import candidates
+
+    rng = np.random.default_rng(seed)
+    dimension = HashDimension(config)
+    rows = _hash_rows(rng, dimension, count, max(1, count // 5))
+    embeddings = [{"hash": row} for row in rows]
+    args = (embeddings, {"hash": dimension}, {"hash": 1.0}, "zero", threshold)
+    original = candidates._COMPILED_FROM
+    candidates._COMPILED_FROM = 0  # every set through the kernel (hypothesis: no fixtures)
+    try:
+        assert dedup_embeddings(*args) == _quadratic(*args)
+    finally:
+        candidates._COMPILED_FROM = original
+
+
 def test_faiss_backend_gives_the_same_hash_groups():
     pytest.importorskip("faiss", reason="faiss-cpu is not installed (extra: faiss)")
     rng = np.random.default_rng(5)
