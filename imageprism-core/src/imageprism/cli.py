@@ -554,7 +554,11 @@ def _models_list(args: argparse.Namespace) -> int:
         _print_json(rows)
         return EXIT_OK
     for row in rows:
-        size = f"{row['size'] / 1e6:.0f} MB" if row["size"] else "size ?"
+        size = (
+            f"{row['size'] / 1e6:.{0 if row['size'] >= 1e7 else 1}f} MB"
+            if row["size"]
+            else "size ?"
+        )
         where = row["path"] if row["cached"] else "not downloaded"
         print(f"{row['dimension']:<10} {row['file']}  {size}  {row['licence']}\n           {where}")
     return EXIT_OK

@@ -14,11 +14,11 @@ from pathlib import Path
 import pluggy
 
 from imageprism.dimension import DimensionSpec
-from imageprism.errors import ModelFileError
 from imageprism.hookspecs import hookimpl
 from imageprism.presets import Preset
 from imageprism_face import hookspecs
 from imageprism_face.config import FaceConfig
+from imageprism_face.models import DEFAULT_DETECTOR_FILES, ULTRAFACE_RFB_320, YUNET_2023MAR
 from imageprism_face.specs import FaceDetectorSpec, FaceEmbedderSpec
 
 
@@ -29,12 +29,12 @@ def imageprism_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
 
 
 def _detector_path(config: FaceConfig, name: str) -> Path:
-    if config.detector_path is None:
-        raise ModelFileError(
-            f"no verified pin of the default {name} model file is known to this release; "
-            f"pass FaceConfig(detector={name!r}, detector_path=...) with the file"
-        )
-    return config.detector_path.expanduser()
+    """The user's ``detector_path``, or the detector's pinned file (downloaded once)."""
+    from imageprism.hub import resolve_model_file
+
+    if config.detector_path is not None:
+        return config.detector_path.expanduser()
+    return resolve_model_file(DEFAULT_DETECTOR_FILES[name], dimension="face")
 
 
 def _score(config: FaceConfig) -> dict[str, float]:
@@ -94,6 +94,8 @@ def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) ->
             config_model=FaceConfig,
             summary="the same person (face detector + embedder, cosine of the largest face)",
             licence="code MIT; weights: see the chosen detector and embedder",
+            # the detectors' pinned files; the ArcFace embedder's is not pinned (see README)
+            model_files=(ULTRAFACE_RFB_320, YUNET_2023MAR),
         )
     )
 
@@ -101,8 +103,24 @@ def imageprism_register_dimensions(register: Callable[[DimensionSpec], None]) ->
 @hookimpl
 def imageprism_register_face_detectors(register: Callable[[FaceDetectorSpec], None]) -> None:
     """Register UltraFace and YuNet."""
-    register(FaceDetectorSpec("ultraface", _ultraface, "UltraFace RFB-320: boxes", licence="MIT"))
-    register(FaceDetectorSpec("yunet", _yunet, "YuNet: boxes and 5 landmarks", licence="MIT"))
+    register(
+        FaceDetectorSpec(
+            "ultraface",
+            _ultraface,
+            "UltraFace RFB-320: boxes",
+            model_files=(ULTRAFACE_RFB_320,),
+            licence="MIT",
+        )
+    )
+    register(
+        FaceDetectorSpec(
+            "yunet",
+            _yunet,
+            "YuNet 2023mar: boxes and 5 landmarks",
+            model_files=(YUNET_2023MAR,),
+            licence="MIT",
+        )
+    )
 
 
 @hookimpl
