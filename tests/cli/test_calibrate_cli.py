@@ -137,6 +137,21 @@ def test_target_precision_and_recall_are_exclusive(capsys, pairs_csv):
     assert "not allowed with argument" in err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--target-precision", "1.5", "argument --target-precision: must be in (0, 1], got 1.5"),
+        ("--target-recall", "0", "argument --target-recall: must be in (0, 1], got 0"),
+        ("--target-recall", "most", "argument --target-recall: not a number: 'most'"),
+    ],
+)
+def test_a_target_outside_0_1_names_the_flag(capsys, pairs_csv, flag, value, message):
+    with pytest.raises(SystemExit) as caught:
+        main(["calibrate", str(pairs_csv), flag, value])
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_face_calibrates_from_the_command_line_with_set(tmp_path, capsys, monkeypatch):
     faces = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
     yunet = faces.parent.parent / "models" / "yunet" / "face_detection_yunet_2026may.onnx"

@@ -80,6 +80,19 @@ def test_import_loads_an_exported_file_and_counts_new_pairs(capsys, tmp_path, ma
     assert json.loads(out) == {"added": 0, "in_file": 2, "total": 2, "file": marks_file}
 
 
+def test_list_and_remove_never_create_a_marks_file(capsys, images, marks_file):
+    from pathlib import Path
+
+    code, out, _ = run(capsys, "not-duplicates", "list", "--file", marks_file, "--json")
+    assert code == 0 and json.loads(out) == {"format": FORMAT, "pairs": []}
+    code, out, _ = run(capsys, "not-duplicates", "list", "--file", marks_file)
+    assert code == 0 and out == ""
+    a, b = (str(p) for p in images[:2])
+    code, out, _ = run(capsys, "not-duplicates", "remove", a, b, "--file", marks_file)
+    assert code == 0 and out.startswith("no mark to remove:") and "does not exist" in out
+    assert not Path(marks_file).exists() and not Path(marks_file).parent.exists()
+
+
 def test_default_file_is_under_xdg_data_home(capsys, images, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     code, _, _ = run(capsys, "not-duplicates", "add", str(images[0]), str(images[1]))

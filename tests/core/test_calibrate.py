@@ -370,6 +370,21 @@ def test_a_calibration_whose_dimension_changed_refuses_to_build_a_prism(demo_pho
         load_calibration("old").prism()
 
 
+def test_a_dimension_fitted_to_weight_zero_is_left_out_of_the_prism(demo_photos):
+    # were it built, this unknown dimension would fail: weight 0 means it is not computed
+    path = _small_calibration(demo_photos).save("weighted")
+    data = json.loads(path.read_text())
+    data["settings"]["dimensions"]["nosuch"] = {"fingerprint": "nosuch:1", "config": None}
+    data["weights"] = {"hash": 1.0, "nosuch": 0.0}
+    path.write_text(json.dumps(data))
+    prism = load_calibration("weighted").prism()
+    assert prism.dimensions == ("hash",)
+    data["weights"] = {"hash": 0.0, "nosuch": 0.0}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="every dimension weight 0"):
+        load_calibration("weighted").prism()
+
+
 def test_without_the_variable_calibrations_go_to_the_user_config_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("IMAGEPRISM_CONFIG_DIR")
     monkeypatch.setattr(sys, "platform", "linux")

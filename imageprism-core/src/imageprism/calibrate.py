@@ -476,10 +476,17 @@ class Calibration:
             ConfigError: a dimension now computes differently (another model, config
                 or preprocessing: its fingerprint changed), so the thresholds no longer hold.
         """
-        dimensions = self.settings["dimensions"]
+        # a dimension fitted to weight 0 takes no part in the score: do not compute it
+        dimensions = {
+            name: info
+            for name, info in self.settings["dimensions"].items()
+            if self.weights.get(name, 1.0) > 0
+        }
+        if not dimensions:
+            raise ConfigError("the calibration gives every dimension weight 0; calibrate again")
         prism = ImagePrism(
             list(dimensions),
-            weights=self.weights,
+            weights={name: self.weights[name] for name in dimensions if name in self.weights},
             config={n: d["config"] for n, d in dimensions.items() if d.get("config") is not None},
             missing_scores=self.settings.get("missing_scores", "zero"),
             **options,

@@ -610,6 +610,17 @@ def _marks(args: argparse.Namespace) -> Any:
     return NotDuplicates(args.file or default_path())
 
 
+def _share(text: str) -> float:
+    """An argparse type: a number in (0, 1] (a precision or recall to reach)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def _mark_digest(text: str) -> str:
     """The content digest of an image file, or ``text`` itself when it is a digest and no file."""
     from imageprism.images import prepare
@@ -638,10 +649,25 @@ _MARK_STATES = {
 }
 
 
+def _no_marks_file(args: argparse.Namespace) -> Path | None:
+    """The marks file when it does not exist (reading it must not create it), else None."""
+    from imageprism.not_duplicates import default_path
+
+    path = Path(args.file or default_path()).expanduser()
+    return None if path.exists() else path
+
+
 def _not_duplicates_pair(args: argparse.Namespace) -> int:
     """``not-duplicates add`` or ``remove``: one pair."""
     pair = _mark_pair(args)
     action = args.marks_command
+    missing = _no_marks_file(args) if action == "remove" else None
+    if missing is not None:
+        if args.json:
+            _print_json({"removed": False, "pair": list(pair), "file": str(missing)})
+        else:
+            print(f"no mark to remove: {args.a} and {args.b} ({missing} does not exist)")
+        return EXIT_OK
     with _marks(args) as marks:
         changed = (marks.add if action == "add" else marks.remove)(*pair)
         if args.json:
@@ -673,6 +699,12 @@ def _not_duplicates_import(args: argparse.Namespace) -> int:
 
 
 def _not_duplicates_list(args: argparse.Namespace) -> int:
+    from imageprism.not_duplicates import FORMAT
+
+    if _no_marks_file(args) is not None:
+        if args.json:
+            _print_json({"format": FORMAT, "pairs": []})
+        return EXIT_OK
     with _marks(args) as marks:
         if args.json:
             _print_json(marks.to_json())  # the export format: `import` reads it back
@@ -1000,10 +1032,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     target = p.add_mutually_exclusive_group()
     target.add_argument(
-        "--target-precision", type=float, help="reach this precision with the most recall"
+        "--target-precision", type=_share, help="reach this precision with the most recall"
     )
     target.add_argument(
-        "--target-recall", type=float, help="reach this recall with the most precision"
+        "--target-recall", type=_share, help="reach this recall with the most precision"
     )
     p.add_argument(
         "--objective",
