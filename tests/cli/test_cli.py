@@ -1,3 +1,4 @@
+import io
 import json
 import subprocess
 import sys
@@ -263,3 +264,15 @@ def test_bad_output_paths_are_refused_before_any_embedding(
     assert main(["dedup", photo, "--report", str(tmp_path)]) == 2
     assert main(["index", "build", photo, "-o", str(tmp_path / "no" / "x.prism")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_stops_the_output_quietly(monkeypatch, capsys):
+    # `imageprism presets | head -1`: writing to a closed pipe is not an error to report
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["presets"]) == 1
+    monkeypatch.undo()
+    assert capsys.readouterr().err == ""

@@ -5,8 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakes import core_entry_points
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from imageprism import ProfileSpec, hookimpl
@@ -15,6 +18,16 @@ from imageprism.plugins import Registry
 from imageprism.presets import BENCHMARKS, HASH_PRESETS, Preset, preset, presets
 
 ROOT = Path(__file__).resolve().parents[2]
+STYLE_MODEL = ROOT.parent / "shared" / "models" / "mobilenetv2" / "mobilenetv2_multi.onnx"
+COPIES = ("exact", "near-duplicate")
+
+
+def _benchmark():
+    """benchmarks/presets.py, imported as a module."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import presets as benchmark
+
+    return benchmark
 
 
 class _PresetPack:
@@ -45,7 +58,20 @@ def test_every_installed_pack_registers_its_presets():
     found = {(p.target, p.name) for p in presets()}
     assert {("hash", "exact"), ("hash", "near-duplicate"), ("hash", "similar")} <= found
     assert {("face", "similar"), ("semantic", "similar"), ("instance", "similar")} <= found
-    assert ("style", "similar") in found
+    assert {(dim, name) for dim in ("face", "style") for name in (*COPIES, "similar")} <= found
+
+
+def test_face_and_style_copy_presets_are_measured_on_edited_copies_with_their_settings():
+    from imageprism_face import FaceConfig
+
+    for name in COPIES:
+        face, style = preset(name, "face"), preset(name, "style")
+        assert (face.benchmark, style.benchmark) == ("faces-transforms/v1", "photos-transforms/v1")
+        assert face.config == {"embedder": "dlib"}
+        face.check(FaceConfig(embedder="dlib"))
+        with pytest.raises(ConfigError, match="measured with"):
+            face.check(FaceConfig())  # the default embedder, ArcFace, scores on another scale
+        assert "hash" in face.note and "hash" in style.note  # both point to hash for copies
 
 
 def test_hash_presets_go_from_strict_to_loose():
@@ -92,7 +118,7 @@ def test_an_unknown_preset_lists_what_exists_and_why_a_profile_has_none():
         preset("near-duplicate", "dedup")
     message = str(caught.value)
     assert "'dedup' has: similar" in message
-    assert "'near-duplicate' exists for: hash" in message
+    assert "'near-duplicate' exists for: face, hash, style" in message
     assert "instance, semantic have no 'near-duplicate'" in message
     with pytest.raises(ConfigError, match="'nowhere' has: none"):
         preset("exact", "nowhere")
@@ -127,9 +153,7 @@ def test_invalid_presets_are_refused(fields):
 
 
 def test_hash_preset_numbers_reproduce_from_the_benchmark(shared_photos):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import presets as benchmark
-
+    benchmark = _benchmark()
     measured = benchmark.hash_measurements()
     assert [(m.target, m.name) for m in measured] == [
         ("hash", "exact"),
@@ -143,6 +167,46 @@ def test_hash_preset_numbers_reproduce_from_the_benchmark(shared_photos):
         assert m.recall == pytest.approx(registered.recall, abs=1e-9)
         assert m.benchmark == registered.benchmark
         assert (m.positives, m.negatives) == ((600 if m.name == "exact" else 1500), 4950)
+
+
+def test_style_preset_numbers_reproduce_from_the_benchmark(shared_photos):
+    if not STYLE_MODEL.is_file():
+        pytest.skip(f"the MobileNetV2 of ../shared is not available: {STYLE_MODEL} is absent")
+    from imageprism_models.style import STYLE_PRESETS
+
+    benchmark = _benchmark()
+    measured = benchmark.style_measurements()  # about half a minute on 2 cores
+    assert [(m.target, m.name) for m in measured] == [(p.target, p.name) for p in STYLE_PRESETS]
+    assert benchmark.differences(measured) == []
+    counts = [(m.positives, m.negatives) for m in measured]
+    assert counts == [(600, 4950), (1500, 4950), (950, 3800)]
+
+
+# The face equivalent (benchmark.face_measurements()) embeds about 1000 images with dlib, a minute
+# and a half on 2 cores: `benchmarks/presets.py --only face --check` checks it instead.
+
+
+@given(
+    positives=st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=40),
+    negatives=st.lists(st.floats(0, 1), min_size=1, max_size=40),
+    recall=st.sampled_from([0.5, 0.9, 0.99, 1.0]),
+)
+def test_exact_rule_is_the_highest_threshold_keeping_the_recall_with_unscored_pairs_lost(
+    positives, negatives, recall
+):
+    benchmark = _benchmark()
+    scores = np.array(positives + negatives)
+    same = np.array([True] * len(positives) + [False] * len(negatives))
+    needed = len(positives) - int(np.floor((1 - recall) * len(positives) + 1e-9))
+    if np.isfinite(scores[same]).sum() < needed:  # too many unscored: the rule cannot be met
+        with pytest.raises(RuntimeError, match="unscored"):
+            benchmark.highest_keeping(scores, same, recall)
+        return
+    threshold = benchmark.highest_keeping(scores, same, recall)
+    kept = scores[same][scores[same] >= threshold]  # NaN never counts as kept
+    assert len(kept) >= needed
+    assert (scores[same] > kept.min()).sum() < needed  # any higher observed score loses too many
+    assert not ((scores >= threshold) & (scores < kept.min())).any()  # no pair sits in between
 
 
 def test_a_preset_refuses_settings_other_than_those_it_was_measured_with():

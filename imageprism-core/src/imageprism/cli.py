@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -1058,6 +1059,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so flushing it at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. under a test)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -1069,6 +1079,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImagePrismError, _UsageError) as err:
         print(f"imageprism: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (`imageprism presets | head`): stop quietly
+        _silence_stdout()
+        return EXIT_SOME_FAILED
     except OSError as err:  # e.g. an output path in a missing folder, or a folder
         where = f" {err.filename}" if err.filename else ""
         print(f"imageprism: error: cannot write{where}: {err.strerror or err}", file=sys.stderr)

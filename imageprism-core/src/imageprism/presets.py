@@ -34,6 +34,13 @@ BENCHMARKS: dict[str, str] = {
         "the 300 labelled pairs of ../shared/data/faces/master.csv (38 same person, 262 "
         "different); a side without a face counts as different"
     ),
+    "faces-transforms/v1": (
+        "the 63 photos (by name) of ../shared/data/faces but img11_reflection.jpg (a mirror "
+        "copy of img11.jpg), edited as photos-transforms/v1; positives: (photo, edited photo) "
+        "for the 15 edits (exact: the 6 re-encodes and resizes only); negatives: the 1953 pairs "
+        "of different unedited photos, 38 of them of the same person (another photo is not a "
+        "near-duplicate); a side without a face counts as different"
+    ),
     "style-renderings/v1": (
         "the first 20 photos of ../shared/data/photos in the 5 renderings of "
         "benchmarks/style_probe.py; every pair of different photos: positives the same "

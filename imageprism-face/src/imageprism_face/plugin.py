@@ -150,6 +150,38 @@ def imageprism_register_face_embedders(register: Callable[[FaceEmbedderSpec], No
 
 FACE_PRESETS: tuple[Preset, ...] = (
     Preset(
+        name="exact",
+        target="face",
+        threshold=0.96,
+        precision=0.7704918032786885,
+        recall=0.9947089947089947,
+        benchmark="faces-transforms/v1",
+        config={"embedder": "dlib"},
+        note=(
+            "the same photo re-encoded or resized, by its largest face (FaceConfig(embedder="
+            "'dlib'), YuNet detector); a face score cannot tell a copy from another photo of the "
+            "same person: it also matches 35 of the 38 same-person pairs of different photos "
+            "here (and 77 pairs master.csv leaves unlabelled, most likely the same people); "
+            "find copies with hash"
+        ),
+    ),
+    Preset(
+        name="near-duplicate",
+        target="face",
+        threshold=0.98,
+        precision=0.9781420765027322,
+        recall=0.9470899470899471,
+        benchmark="faces-transforms/v1",
+        config={"embedder": "dlib"},
+        note=(
+            "the same photo edited, by its largest face (FaceConfig(embedder='dlib'), YuNet "
+            "detector); stricter than exact, yet it still matches 13 of the 38 same-person pairs "
+            "of different photos here (and 7 unlabelled ones), while it misses a third of the "
+            "50%-centre crops and a sixth of the blurred and quarter-size copies: it does not "
+            "separate edited copies from other photos of the same person; pair it with hash"
+        ),
+    ),
+    Preset(
         name="similar",
         target="face",
         threshold=0.92,
@@ -168,6 +200,6 @@ FACE_PRESETS: tuple[Preset, ...] = (
 
 @hookimpl
 def imageprism_register_presets(register: Callable[[Preset], None]) -> None:
-    """Register the face preset (the same person, for the dlib embedder)."""
+    """Register the face presets (measured with the dlib embedder)."""
     for preset in FACE_PRESETS:
         register(preset)
