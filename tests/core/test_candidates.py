@@ -162,3 +162,26 @@ def test_large_sets_use_the_compiled_kernel_when_numba_is_installed(monkeypatch)
     calls.clear()
     hamming_pairs(codes[:-1], np.arange(len(codes) - 1), 6)
     assert not calls
+
+
+def test_a_broken_numba_falls_back_to_the_numpy_path(monkeypatch):
+    # e.g. numba installed but unable to cache or compile: never a failed dedup
+    import importlib
+
+    from imageprism import candidates
+
+    real = importlib.import_module
+
+    def broken(name, *args):
+        if name == "imageprism._hamming_kernel":
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    rng = np.random.default_rng(4)
+    codes, owners = _planted(rng, candidates._COMPILED_FROM, 1, 8, 6, near=50)
+    got = hamming_pairs(codes, owners, 6)
+    assert len(got) >= 40
+    assert np.array_equal(got, hamming_pairs(codes, owners, 6, compiled=False))
+    with pytest.raises(RuntimeError, match="no locator"):
+        hamming_pairs(codes, owners, 6, compiled=True)

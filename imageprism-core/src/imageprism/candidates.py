@@ -147,7 +147,7 @@ def _kernel(compiled: bool | None, count: int) -> ModuleType | None:
         return None
     try:
         return importlib.import_module("imageprism._hamming_kernel")
-    except ImportError:
+    except Exception:  # not installed, or numba broken (e.g. no writable cache): NumPy path
         if compiled:
             raise
         return None
