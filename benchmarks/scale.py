@@ -7,8 +7,9 @@ the process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrs
 of the cell minus its resident set after the imports, before any input is built (on Linux the
 high-water mark is reset there through ``/proc/self/clear_refs``, so the imports' own peak does
 not count). It includes the inputs (shown in brackets), NumPy's temporaries and FAISS's own
-(C++) memory, and FAISS's import when the cell is the first to use it. A cell still
-running after ``--cell-timeout`` seconds (default 1,200) is killed and shown as "stopped".
+(C++) memory, and FAISS's or numba's import (with its compiled code) when the cell uses it. A
+cell still running after ``--cell-timeout`` seconds (default 1,200) is killed and shown as
+"stopped".
 
 **Dedup** of ``N`` random hash embeddings, for every ``N`` of ``--sizes`` (default 1k, 10k,
 100k, 1M), for the hash config ``default`` (``HashConfig()``: flip, windows ``(1.0, 0.7,
@@ -18,13 +19,25 @@ bytes (seeded with ``--seed``); such hashes score about 0.6 (default) or 0.5 (si
 each other, far below the threshold 0.9 (``ImagePrism.dedup``'s default), so every item must
 come out as its own representative: the script checks it (``all unique``). The inputs are what
 ``ImagePrism.dedup`` holds after embedding: one ``{"hash": row}`` dict per item over one
-``N x bytes`` matrix; weight 1.0, ``missing_scores="zero"``. Four methods, side by side:
+``N x bytes`` matrix; weight 1.0, ``missing_scores="zero"``. Five methods, side by side:
 
 - ``exact``: ``imageprism.dedup.dedup_embeddings(..., backend="exact")``, what
   ``ImagePrism.dedup`` calls after embedding (multi-index hashing finds the candidate pairs,
-  then the greedy pass scores only those).
+  then the greedy pass scores only those). The library probes the hash tables with a numba
+  kernel (``imageprism._hamming_kernel``) from ``imageprism.candidates._COMPILED_FROM``
+  (150,000) codes, one code per hash set and item (so from ``N`` = 25,000 for ``default``,
+  150,000 for ``single``), when numba is installed; with NumPy below, or without numba. The
+  column's name says "numba probing" when numba is importable ("NumPy probing" when not), and
+  a time is marked "(NumPy)" when its cell did not import the kernel (below the threshold).
+  The cell's time includes importing numba and loading the kernel (compiled by numba on first
+  use, then loaded from its cache), as a fresh ``ImagePrism.dedup`` does.
+- ``exact, NumPy probing``: the same call with the kernel turned off in its process
+  (``candidates._COMPILED_FROM`` set to ``sys.maxsize`` before it; the cell fails if the
+  kernel is imported anyway), i.e. the exact backend without numba. ``NumPy = exact`` says
+  whether its labels are identical to the ``exact`` column's (they must be: the two probe
+  the same pairs). Run up to ``--numpy-limit`` (default 1,000,000) items; above, "not run".
 - ``FAISS``: the same call with ``backend="faiss"`` (``IndexBinaryMultiHash`` finds the
-  candidates). ``= exact`` says whether its labels are identical to the exact backend's.
+  candidates). ``FAISS = exact`` says whether its labels are identical to the exact column's.
 - ``previous greedy``: the exact path before the candidate engine: ``greedy_groups_many`` with
   a ``score_many`` that appends each new representative to an ``EmbeddingTable`` and scores the
   item against all of them (``EmbeddingTable.scores``, the hash's ``similarity_many``). It
@@ -37,16 +50,19 @@ come out as its own representative: the script checks it (``all unique``). The i
   (default 2,000) items, extrapolated the same way above.
 
 The table's rows are ``--sizes`` plus the two limits (when below the largest size), so the old
-methods are measured as far as they go; the new methods run at every row. Each cell is one
-timed run (not a median: the large ones are long).
+methods are measured as far as they go; exact and FAISS run at every row, exact with NumPy
+probing at every row up to ``--numpy-limit``. Each cell is one timed run (not a median: the
+large ones are long).
 
 **Planted near-duplicates** (``--planted``, default 100,000 items; 0 skips): 10% of the items
 are copies of earlier items (the originals are random as above; each copy sits at a random
 position after its original and has 1 to 16 random bits of its 144 or 24 bytes flipped, so it
 scores at least ``1 - 16/192 = 0.917`` with its original). The answer is known: each copy's
 label is its original, every original is its own representative. The table checks the exact
-backend against that answer, FAISS against exact, and the previous greedy against exact on a
-``--planted-check`` (default 5,000) item set made the same way.
+backend against that answer, exact with NumPy probing (when ``--planted`` is at most
+``--numpy-limit``) and FAISS against exact, and the previous greedy against exact on a
+``--planted-check`` (default 5,000) item set made the same way. Unlike distinct items, these
+have groups to get wrong, so ``NumPy = exact`` here compares non-trivial answers.
 
 **Top-10 search** with ``ImageIndex.search`` itself, over ``--search-n`` (default 1,000,000)
 random hash embeddings per config and ``--search-float-n`` (default 1,000,000) 512-d float32
@@ -82,15 +98,19 @@ of the FAISS searches, so it includes the exact row's.
 
 A final line compares the numbers with the issue's goals: dedup of 100k distinct images in
 under 10 s, of 1M in under 5 min, peak memory under 1 GiB for 100k (RSS growth, inputs
-included), and an ANN backend with recall@10 >= 0.95 (the clustered float data).
+included), each per config and per method ("exact with numba probing" or "with NumPy
+probing", as its cell ran; "exact with NumPy probing (numba off)"; FAISS), and an ANN backend
+with recall@10 >= 0.95 (the clustered float data).
 
-``--quick`` runs everything at tiny sizes (a smoke test, not a measurement). Run from the
-repository root (other jobs on the machine make the timings noisy)::
+``--quick`` runs everything at tiny sizes (a smoke test, not a measurement; too small for the
+numba kernel, which the unit tests check against the NumPy probing). Run from the repository root
+(other jobs on the machine make the timings noisy)::
 
     .venv/bin/python benchmarks/scale.py [--quick] [--sizes 1000 10000 100000 1000000]
-        [--config both] [--greedy-limit 10000] [--pairwise-limit 2000] [--planted 100000]
-        [--planted-check 5000] [--search-n 1000000] [--search-float-n 1000000]
-        [--clusters 16384] [--queries 20] [--cell-timeout 1200] [--seed 0]
+        [--config both] [--greedy-limit 10000] [--pairwise-limit 2000] [--numpy-limit 1000000]
+        [--planted 100000] [--planted-check 5000] [--search-n 1000000]
+        [--search-float-n 1000000] [--clusters 16384] [--queries 20] [--cell-timeout 1200]
+        [--seed 0]
 """
 
 from __future__ import annotations
@@ -118,7 +138,7 @@ import numpy as np
 from _common import positive_int
 from pydantic import BaseModel, ConfigDict
 
-from imageprism import DimensionSpec, HashConfig, ImagePrism, hookimpl
+from imageprism import DimensionSpec, HashConfig, ImagePrism, candidates, hookimpl
 from imageprism.dedup import dedup_embeddings, greedy_groups, greedy_groups_many
 from imageprism.dimension import Dimension, Metric
 from imageprism.dimensions.hash import HashDimension
@@ -136,7 +156,8 @@ CONFIG_CHOICES = (*CONFIGS, "both")
 THRESHOLD = 0.9  # ImagePrism.dedup's default
 NAME = "hash"
 WEIGHTS = {NAME: 1.0}
-METHODS = ("exact", "faiss", "greedy", "pairwise")
+METHODS = ("exact", "numpy", "faiss", "greedy", "pairwise")
+KERNEL = "imageprism._hamming_kernel"  # the compiled probing, imported only when it is used
 FLOAT_KINDS = ("clustered", "uniform")
 K = 10
 FLOAT_NAME = "float"
@@ -154,6 +175,7 @@ DEFAULTS = {
     "sizes": [1_000, 10_000, 100_000, 1_000_000],
     "greedy_limit": 10_000,
     "pairwise_limit": 2_000,
+    "numpy_limit": 1_000_000,
     "planted": 100_000,
     "planted_check": 5_000,
     "search_n": 1_000_000,
@@ -162,9 +184,10 @@ DEFAULTS = {
     "queries": 20,
 }
 QUICK = {
-    "sizes": [500, 2_000],
+    "sizes": [500, 4_000],
     "greedy_limit": 1_000,
     "pairwise_limit": 300,
+    "numpy_limit": 1_000_000,
     "planted": 2_000,
     "planted_check": 500,
     "search_n": 5_000,
@@ -295,7 +318,7 @@ class HashData:
         return matrix, truth
 
 
-# -- the four dedup methods --------------------------------------------------------------------
+# -- the five dedup methods --------------------------------------------------------------------
 
 
 def dedup_exact(dimension: HashDimension, embeddings: Embeddings) -> Labels:
@@ -303,6 +326,21 @@ def dedup_exact(dimension: HashDimension, embeddings: Embeddings) -> Labels:
     return dedup_embeddings(
         embeddings, {NAME: dimension}, WEIGHTS, "zero", THRESHOLD, backend="exact"
     )
+
+
+def dedup_numpy(dimension: HashDimension, embeddings: Embeddings) -> Labels:
+    """``dedup_exact`` with the compiled kernel turned off: NumPy probing at every size.
+
+    The cell runs in a process of its own, so raising the library's threshold for the kernel
+    (``candidates._COMPILED_FROM``, in codes) changes nothing elsewhere.
+    """
+    if not hasattr(candidates, "_COMPILED_FROM"):
+        raise RuntimeError("imageprism.candidates._COMPILED_FROM is gone: update dedup_numpy")
+    candidates._COMPILED_FROM = sys.maxsize
+    found = dedup_exact(dimension, embeddings)
+    if KERNEL in sys.modules:
+        raise RuntimeError(f"{KERNEL} was imported although it was turned off")
+    return found
 
 
 def dedup_faiss(dimension: HashDimension, embeddings: Embeddings) -> Labels:
@@ -339,6 +377,7 @@ def dedup_pairwise(dimension: HashDimension, embeddings: Embeddings) -> Labels:
 
 DEDUPS: dict[str, Callable[[HashDimension, Embeddings], Labels]] = {
     "exact": dedup_exact,
+    "numpy": dedup_numpy,
     "faiss": dedup_faiss,
     "greedy": dedup_greedy,
     "pairwise": dedup_pairwise,
@@ -357,6 +396,7 @@ class DedupCell:
     unique: int
     groups: int
     wrong: int  # labels that differ from the right answer
+    compiled: bool | None  # whether the compiled kernel was imported (None: it was already)
 
 
 def dedup_cell(method: str, data: HashData) -> DedupCell:
@@ -366,6 +406,7 @@ def dedup_cell(method: str, data: HashData) -> DedupCell:
     matrix, truth = data.build()
     embeddings = [{NAME: row} for row in matrix]
     inputs = rss_high_water() - baseline
+    loaded = KERNEL in sys.modules
     start = time.perf_counter()
     unique, labels = DEDUPS[method](dimension, embeddings)
     seconds = time.perf_counter() - start
@@ -380,6 +421,7 @@ def dedup_cell(method: str, data: HashData) -> DedupCell:
         unique=len(unique),
         groups=len(set(found[found != np.arange(len(found))].tolist())),
         wrong=int((found != truth).sum()),
+        compiled=None if loaded else KERNEL in sys.modules,
     )
 
 
@@ -594,13 +636,53 @@ def config_label(name: str) -> str:
 Cells = dict[tuple[str, int], DedupCell | Stopped]
 
 
-def time_cells(cell: DedupCell | Stopped | None) -> list[str]:
+def codes_per_item(name: str) -> int:
+    """Hamming codes the exact backend probes per embedding of a config (one per hash set)."""
+    dimension = HashDimension(CONFIGS[name])
+    row = np.zeros((1, dimension.embedding_size), dtype=np.uint8)
+    return max(codes.shape[1] for codes, _ in dimension.hamming_codes(row, THRESHOLD))
+
+
+def exact_heading(with_numba: bool) -> str:
+    """The exact column's name: how it probes."""
+    return "exact (numba probing)" if with_numba else "exact (NumPy probing: numba not installed)"
+
+
+def kernel_note(with_numba: bool, name: str | None = None) -> str:
+    """When the exact column uses the compiled kernel, for a table's heading (with ``name``,
+    from which ``N`` for that config)."""
+    if not with_numba:
+        return "numba is not installed, so exact probes with NumPy at every size"
+    codes = f"{candidates._COMPILED_FROM:,} codes"
+    if name is not None:
+        per_item = codes_per_item(name)
+        smallest = -(-candidates._COMPILED_FROM // per_item)
+        codes += f" ({per_item} per embedding: N >= {smallest:,})"
+    return f"exact probes with the numba kernel from {codes}, with NumPy below (marked (NumPy))"
+
+
+def time_cells(cell: DedupCell | Stopped | None, missing: str = "not run") -> list[str]:
     """Time and memory of a new-method cell."""
     if cell is None:
-        return ["not run", "-"]
+        return [missing, "-"]
     if isinstance(cell, Stopped):
         return [cell.reason, "-"]
     return [duration(cell.seconds), f"{mib(cell.peak)} ({mib(cell.inputs)})"]
+
+
+def exact_cells(cell: DedupCell | Stopped | None, with_numba: bool) -> list[str]:
+    """``time_cells`` of the exact method, its time marked where the kernel did not run."""
+    shown = time_cells(cell)
+    if with_numba and isinstance(cell, DedupCell) and not cell.compiled:
+        shown[0] += " (NumPy)" if cell.compiled is False else " (kernel unknown)"
+    return shown
+
+
+def numpy_cells(cells: Cells, n: int, limit: int) -> list[str]:
+    """Time, memory and ``= exact`` of the NumPy-probing method at ``n``."""
+    missing = f"not run (N > --numpy-limit {limit:,})" if n > limit else "not run"
+    cell = cells.get(("numpy", n))
+    return [*time_cells(cell, missing), same_labels(cells.get(("exact", n)), cell)]
 
 
 def unique_cell(cell: DedupCell | Stopped | None, n: int) -> str:
@@ -639,46 +721,57 @@ def quadratic_cells(cells: Cells, method: str, n: int, scale: float) -> list[str
     ]
 
 
-def dedup_table(name: str, cells: Cells, rows: Sequence[int]) -> str:
-    """The dedup table of one config: the four methods side by side, one row per ``N``."""
+def dedup_table(
+    name: str, cells: Cells, rows: Sequence[int], with_numba: bool, numpy_limit: int
+) -> str:
+    """The dedup table of one config: the five methods side by side, one row per ``N``."""
     lines = [
         f"Dedup of N distinct random hash embeddings, config {config_label(name)}, threshold "
-        f"{THRESHOLD}; memory = peak RSS growth of a fresh process (inputs in brackets)",
+        f"{THRESHOLD}; memory = peak RSS growth of a fresh process (inputs in brackets); "
+        f"{kernel_note(with_numba, name)}",
         "",
-        "| N | exact: time | exact: memory | all unique | FAISS: time | FAISS: memory "
+        f"| N | {exact_heading(with_numba)}: time | exact: memory | all unique "
+        "| exact, NumPy probing: time | NumPy: memory | NumPy = exact "
+        "| FAISS: time | FAISS: memory "
         "| FAISS = exact | previous greedy: time | ns/pair | memory | 0.1 loop: time "
         "| µs/pair | memory |",
-        "|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for n in rows:
         exact, faiss = cells.get(("exact", n)), cells.get(("faiss", n))
-        row = [f"{n:,}", *time_cells(exact), unique_cell(exact, n), *time_cells(faiss)]
-        row.append(same_labels(exact, faiss))
+        row = [f"{n:,}", *exact_cells(exact, with_numba), unique_cell(exact, n)]
+        row += numpy_cells(cells, n, numpy_limit)
+        row += [*time_cells(faiss), same_labels(exact, faiss)]
         row += quadratic_cells(cells, "greedy", n, 1e9)
         row += quadratic_cells(cells, "pairwise", n, 1e6)
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def planted_table(planted: dict[str, Cells], n: int, check: int) -> str:
+def planted_table(
+    planted: dict[str, Cells], n: int, check: int, with_numba: bool, numpy_limit: int
+) -> str:
     """The planted near-duplicates table: one row per config."""
     lines = [
         f"Dedup of {n:,} hash embeddings of which {PLANTED_SHARE:.0%} are near copies (1-"
-        f"{MAX_FLIPS} bits flipped) of earlier items, threshold {THRESHOLD}",
+        f"{MAX_FLIPS} bits flipped) of earlier items, threshold {THRESHOLD}; "
+        f"{kernel_note(with_numba)}",
         "",
-        "| config | exact: time | exact: memory | groups | representatives | exact = planted "
-        "answer | FAISS: time | FAISS: memory | FAISS = exact "
+        f"| config | {exact_heading(with_numba)}: time | exact: memory | groups "
+        "| representatives | exact = planted answer | exact, NumPy probing: time "
+        "| NumPy: memory | NumPy = exact | FAISS: time | FAISS: memory | FAISS = exact "
         f"| on {check:,} items: previous greedy = exact |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---|---|",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|---|",
     ]
     for name, cells in planted.items():
         exact, faiss = cells.get(("exact", n)), cells.get(("faiss", n))
-        row = [f"`{name}`", *time_cells(exact)]
+        row = [f"`{name}`", *exact_cells(exact, with_numba)]
         if isinstance(exact, DedupCell):
             right = "yes" if not exact.wrong else f"NO ({exact.wrong:,} labels differ)"
             row += [f"{exact.groups:,}", f"{exact.unique:,}", right]
         else:
             row += ["-", "-", "-"]
+        row += numpy_cells(cells, n, numpy_limit)
         row += [*time_cells(faiss), same_labels(exact, faiss)]
         row.append(same_labels(cells.get(("exact", check)), cells.get(("greedy", check))))
         lines.append("| " + " | ".join(row) + " |")
@@ -728,6 +821,15 @@ def search_table(searches: Sequence[tuple[SearchData, SearchCell | Stopped]]) ->
 # -- goals -------------------------------------------------------------------------------------
 
 
+def method_label(method: str, cell: DedupCell | Stopped | None) -> str:
+    """A new method's name in the goals line; the exact one's says how it probed."""
+    if method == "numpy":
+        return "exact with NumPy probing (numba off)"
+    if method == "exact" and isinstance(cell, DedupCell) and cell.compiled is not None:
+        return f"exact with {'numba' if cell.compiled else 'NumPy'} probing"
+    return {"exact": "exact", "faiss": "FAISS"}[method]
+
+
 def goals_line(
     dedups: dict[str, Cells],
     searches: Sequence[tuple[SearchData, SearchCell | Stopped]],
@@ -745,9 +847,9 @@ def goals_line(
     ):
         found = []
         for name, cells in dedups.items():
-            for method in ("exact", "faiss"):
+            for method in ("exact", "numpy", "faiss"):
                 cell = cells.get((method, n))
-                who = f"{method} `{name}`"
+                who = f"{method_label(method, cell)} `{name}`"
                 if isinstance(cell, DedupCell):
                     value = cell.peak if memory else cell.seconds
                     shown = mib(value) if memory else duration(value)
@@ -838,6 +940,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     for option, text in (
         ("greedy_limit", "largest N the previous greedy runs at; above, extrapolated"),
         ("pairwise_limit", "largest N the 0.1 loop runs at; above, extrapolated"),
+        ("numpy_limit", "largest N exact with NumPy probing runs at; above, not run"),
         ("planted", "items of the planted near-duplicates set (0: skip it)"),
         ("planted_check", "items of the planted set on which the previous greedy checks exact"),
         ("search_n", "hash embeddings in each search index (0: skip)"),
@@ -877,7 +980,11 @@ def run_dedups(args: argparse.Namespace, with_faiss: bool) -> tuple[dict[str, Ce
             *(limit for limit in (args.greedy_limit, args.pairwise_limit) if limit < largest),
         }
     )
-    limits = {"greedy": args.greedy_limit, "pairwise": args.pairwise_limit}
+    limits = {
+        "numpy": args.numpy_limit,
+        "greedy": args.greedy_limit,
+        "pairwise": args.pairwise_limit,
+    }
     names = list(CONFIGS) if args.config == "both" else [args.config]
     dedups: dict[str, Cells] = {}
     for name in names:
@@ -912,6 +1019,8 @@ def run_planted(args: argparse.Namespace, with_faiss: bool) -> dict[str, Cells]:
         ]
         if with_faiss:
             runs.insert(1, ("faiss", args.planted))
+        if args.planted <= args.numpy_limit:
+            runs.insert(1, ("numpy", args.planted))
         for method, n in runs:
             data = HashData(name, n, args.seed, planted=True)
             cell = in_fresh_process(dedup_cell, (method, data), args.cell_timeout)
@@ -926,6 +1035,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, run every cell and print the tables; 1 when a check failed."""
     args = parse(argv)
     with_faiss = find_spec("faiss") is not None
+    with_numba = find_spec("numba") is not None
     load_before = load()
     dedups, rows = run_dedups(args, with_faiss)
     planted = run_planted(args, with_faiss) if args.planted else {}
@@ -945,10 +1055,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     for name, cells in dedups.items():
-        print(dedup_table(name, cells, rows))
+        print(dedup_table(name, cells, rows, with_numba, args.numpy_limit))
         print()
     if planted:
-        print(planted_table(planted, args.planted, args.planted_check))
+        print(
+            planted_table(planted, args.planted, args.planted_check, with_numba, args.numpy_limit)
+        )
         print()
     if searches:
         print(search_table(searches))
@@ -965,12 +1077,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"Machine: {os.cpu_count()} CPUs ({platform.machine()}, {memory_total()}Python "
         f"{platform.python_version()}, NumPy {version('numpy')}, "
-        f"{'faiss-cpu ' + version('faiss-cpu') if with_faiss else 'no FAISS'}, imageprism "
+        f"{'faiss-cpu ' + version('faiss-cpu') if with_faiss else 'no FAISS'}, "
+        f"{'numba ' + version('numba') if with_numba else 'no numba'}, imageprism "
         f"{version('imageprism-core')}); load average {load_before} before, {load()} after "
         f"(other jobs share the CPUs: timings are noisy); seed {args.seed}. One timed run per "
         f"cell, each in a fresh process (its RSS after the imports, not counted: {baseline}); "
         f"previous greedy run up to N={args.greedy_limit:,}, 0.1 loop up to "
-        f"N={args.pairwise_limit:,}; search: median of {args.queries} queries. Reproduce (from "
+        f"N={args.pairwise_limit:,}, exact with NumPy probing up to N={args.numpy_limit:,}; "
+        f"search: median of {args.queries} queries. Reproduce (from "
         f"the repository root): `{reproduce_command(args)}`"
     )
     return 1 if failed(dedups, planted, searches) else 0

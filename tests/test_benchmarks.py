@@ -25,8 +25,8 @@ def test_benchmark_script_starts(script):
 
 def test_scale_quick_run_passes_its_checks_and_prints_every_table():
     # --quick: every method, the planted set and every search at tiny sizes; the script exits
-    # 1 when an answer is wrong (a distinct item grouped, FAISS or the old paths disagreeing
-    # with exact, a search not finding its source first)
+    # 1 when an answer is wrong (a distinct item grouped, NumPy probing, FAISS or the old paths
+    # disagreeing with exact, a search not finding its source first)
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "scale.py"), "--quick"],
         capture_output=True,
@@ -34,6 +34,12 @@ def test_scale_quick_run_passes_its_checks_and_prints_every_table():
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    for heading in ("Dedup of N distinct", "near copies", "Top-10 search", "Goals:"):
+    for heading in (
+        "Dedup of N distinct",
+        "NumPy = exact",
+        "near copies",
+        "Top-10 search",
+        "Goals:",
+    ):
         assert heading in result.stdout
     assert "NO (" not in result.stdout

@@ -153,6 +153,7 @@ def test_large_sets_use_the_compiled_kernel_when_numba_is_installed(monkeypatch)
     from imageprism import candidates
 
     pytest.importorskip("numba", reason="numba is not installed (extra: numba)")
+    monkeypatch.setattr(candidates, "_COMPILED_FROM", 20_000)  # a quicker test, same rule
     calls = []
     real = candidates._compiled_block_pairs
     monkeypatch.setattr(candidates, "_compiled_block_pairs", lambda *a: calls.append(1) or real(*a))
@@ -178,6 +179,7 @@ def test_a_broken_numba_falls_back_to_the_numpy_path(monkeypatch):
         return real(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", broken)
+    monkeypatch.setattr(candidates, "_COMPILED_FROM", 20_000)
     rng = np.random.default_rng(4)
     codes, owners = _planted(rng, candidates._COMPILED_FROM, 1, 8, 6, near=50)
     got = hamming_pairs(codes, owners, 6)
