@@ -1,38 +1,71 @@
-"""Per-image against batched inference of one ONNX graph, and of the style dimension end to end.
+"""Per-image against batched inference of the model pack's ONNX graphs, and end to end.
 
-What it measures, in one process and on the same images:
+Graphs (``--graph``, one or more; default all three), each timed in turn on the same photos:
 
-- ``graph``: the ONNX file (default ``../shared/models/mobilenetv2/mobilenetv2_multi.onnx``,
-  relative to the repository root) loaded with imageprism's ``OnnxModel`` (``local_path``,
-  ``intra_op_threads=--threads``), asked for one output (``--output``, default ``features``).
-  Its inputs are the first ``--count`` photos of ``../shared/data/photos``, preprocessed once,
-  before any timing, with the ``MOBILENETV2`` recipe (shortest side 224 bicubic, centre crop,
-  ImageNet mean/std) into 224x224 float32 tensors. ``per-image`` is ``count`` calls of
+- ``mobilenetv2``: the real MobileNetV2 of the style dimension (``--model``, default
+  ``../shared/models/mobilenetv2/mobilenetv2_multi.onnx`` relative to the repository root;
+  real weights), output ``--output`` (default ``features``), ``MOBILENETV2`` recipe
+  (shortest side 224 bicubic, centre crop 224, ImageNet mean/std).
+- ``clip-vit-b32``: the semantic dimension's architecture, CLIP ViT-B/32 vision tower with
+  projection, output ``image_embeds`` [N,512], ``CLIP`` recipe (shortest side 224 bicubic,
+  centre crop 224, CLIP mean/std).
+- ``dinov2-small``: the instance dimension's architecture, DINOv2 ViT-S/14, output
+  ``last_hidden_state`` [N,257,384] (the one the dimension reads), ``DINOV2`` recipe
+  (shortest side 256 bicubic, centre crop 224, ImageNet mean/std).
+
+**The two ViT graphs have random weights.** The real files (``Xenova/clip-vit-base-patch32``
+``onnx/vision_model_quantized.onnx`` and ``Xenova/dinov2-small`` ``onnx/model_quantized.onnx``)
+could not be downloaded on the machine this was written on (the Hugging Face hub is
+unreachable there), and inference time does not depend on weight values, so
+``benchmarks/_vit_graphs.py`` writes the same architectures at full size with the ``onnx``
+package (seeded NumPy weights: 87,849,216 parameters for CLIP, 22,056,192 for DINOv2; same
+input and output names, every input axis symbolic, the operators of a ``torch.onnx``
+export) and quantises them as the Xenova files were (``onnxruntime.quantization
+.quantize_dynamic``, QUInt8 weights, per-tensor: ``ConvInteger`` for the patch convolution,
+``DynamicQuantizeLinear`` + ``MatMulInteger`` for every linear layer). Their outputs mean
+nothing; only their timings do. They are built, checked (ONNX Runtime runs them and the
+output shapes are the real ones) and saved before any timing, in ``--graph-dir`` (reused
+there on later runs) or, by default, in a temporary directory deleted at exit.
+
+What is timed, for each graph, in one process:
+
+- ``graph``: the file loaded with imageprism's ``OnnxModel`` (``local_path``,
+  ``intra_op_threads=--threads``), asked for the graph's one output. Its inputs are the first
+  ``--count`` photos of ``../shared/data/photos``, preprocessed once with the graph's recipe,
+  before any timing, into 224x224 float32 tensors. ``per-image`` is ``count`` calls of
   ``OnnxModel.run`` with a batch of 1; ``batch B`` is ``ceil(count / B)`` calls with batches
   of ``B`` (the last one shorter when ``B`` does not divide ``count``), for each ``B`` of
   ``--batches``. Only the model calls are timed.
-- ``embed_many``: the full path, ``ImagePrism(["style"], config={"style": {"model_path":
-  MODEL, "intra_op_threads": THREADS}}, batch_size=B).embed_many(paths)`` for ``B`` of 1 and
-  16 (file read, JPEG decode, resize, normalisation, the three block outputs, statistics),
-  a fresh prism per call so its embedding cache cannot help (the ONNX Runtime session is
-  process-wide and is reused, as in any long-running program).
-- ``--variants`` adds two rows to the ``embed_many`` table: two Python threads, each running
-  a fresh prism with ``intra_op_threads=1`` on every other path, so that decoding and
-  preprocessing (Python and Pillow) overlap with inference. It also adds a table of ONNX
-  Runtime session settings that imageprism does not expose (sessions built directly with
-  ``onnxruntime``, same file and output, batch 1 against batch 16): intra-op threads 1 and 2,
-  spinning off, lower graph optimisation levels, and two single-threaded sessions sharing
+- ``embed_many``: the library path of the graph's dimension (``style``, ``semantic`` or
+  ``instance``): ``ImagePrism([DIMENSION], config={DIMENSION: {"model_path": FILE,
+  "intra_op_threads": THREADS}}, batch_size=B, cache_size=0).embed_many(paths)`` for ``B``
+  of 1 and 16 (file read, JPEG decode, preprocessing, the model, the dimension's pooling).
+  Each prism is built once and reused for every round, its embedding cache disabled, so
+  every round embeds every photo again (the ONNX Runtime session is process-wide, as in any
+  long-running program). The prism runs its default ``threads`` (2 on 2 or more cores): two
+  chunks of ``B`` images are embedded at once, so even ``B = 1`` runs two model calls
+  concurrently, unlike the ``graph`` table's one call at a time.
+- ``--variants`` adds, to the ``embed_many`` table, the same with the prism's ``threads=1``
+  (one chunk at a time), with ``intra_op_threads=1`` (two chunks at once, one core each),
+  and two Python threads each running a prism with ``threads=1``, ``intra_op_threads=1`` on
+  every other path (decoding overlaps with inference). It also adds a table of ONNX Runtime
+  session settings that imageprism does not expose (sessions built directly with
+  ``onnxruntime``, same file and output, batch 1 against batch 16): intra-op threads 1 and
+  2, spinning off, lower graph optimisation levels, and two single-threaded sessions sharing
   each batch (data parallel, two Python threads).
 
 After one warm-up pass (printed, not counted), every method of a table is timed
 ``--repeats`` times, the methods interleaved within each round (their order rotating from
 round to round); the tables report the median. ``vs per-image`` is the throughput ratio
-against batch 1 of the same table.
+against batch 1 of the same table. The goal line checks batch 16 >= 1.5x per-image (the
+issue's goal for 2 cores). The load average is printed before and after: another busy
+process makes every number noisy.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/model_batching.py [--model PATH] [--output NAME] [--count 128]
-        [--batches 8 16 32] [--repeats 5] [--threads N] [--variants]
+    .venv/bin/python benchmarks/model_batching.py [--graph clip-vit-b32 dinov2-small
+        mobilenetv2] [--model PATH] [--output NAME] [--graph-dir DIR] [--count 128]
+        [--batches 8 16 32] [--repeats 5] [--threads N] [--variants] [--no-pipeline]
 """
 
 from __future__ import annotations
@@ -44,20 +77,23 @@ import platform
 import shlex
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime
 from _common import positive_int
+from _vit_graphs import saved_graph
 
 from imageprism import ImagePrism, prepare
 from imageprism.hub import ModelFile
 from imageprism.onnx import OnnxModel
-from imageprism_models.preprocess import MOBILENETV2
+from imageprism_models.preprocess import CLIP, DINOV2, MOBILENETV2, Recipe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
@@ -67,8 +103,30 @@ DEFAULT_BATCHES = (8, 16, 32)
 PIPELINE_BATCHES = (1, 16)
 VARIANT_BATCHES = (1, 16)
 PER_IMAGE = "per-image (batch 1)"
+PIPELINE_VARIANTS: tuple[tuple[str, dict[str, int]], ...] = (
+    ("threads=1", {"threads": 1}),
+    ("intra_op_threads=1", {"intra_op_threads": 1}),
+)
+GOAL_BATCH, GOAL_RATIO = 16, 1.5
 
 Method = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One graph to time: its dimension, the output that dimension reads, its recipe."""
+
+    dimension: str
+    output: str
+    recipe: Recipe
+    recipe_name: str
+
+
+GRAPHS: dict[str, GraphSpec] = {
+    "clip-vit-b32": GraphSpec("semantic", "image_embeds", CLIP, "CLIP"),
+    "dinov2-small": GraphSpec("instance", "last_hidden_state", DINOV2, "DINOV2"),
+    "mobilenetv2": GraphSpec("style", "features", MOBILENETV2, "MOBILENETV2"),
+}
 
 
 def photo_paths(folder: Path, count: int) -> list[Path]:
@@ -76,9 +134,9 @@ def photo_paths(folder: Path, count: int) -> list[Path]:
     return sorted(folder.glob("*.jpg"))[:count]
 
 
-def preprocessed(paths: Sequence[Path]) -> np.ndarray:
-    """The photos as one Nx3x224x224 float32 array (``MOBILENETV2`` recipe)."""
-    return MOBILENETV2.batch([prepare(path) for path in paths])
+def preprocessed(paths: Sequence[Path], recipe: Recipe = MOBILENETV2) -> np.ndarray:
+    """The photos as one Nx3x224x224 float32 array (``recipe``, default ``MOBILENETV2``)."""
+    return recipe.batch([prepare(path) for path in paths])
 
 
 def local_model(path: Path, threads: int | None) -> OnnxModel:
@@ -113,40 +171,67 @@ def graph_methods(
     return methods
 
 
+def _prism(
+    dimension: str,
+    model_path: Path,
+    intra_op_threads: int | None,
+    batch_size: int,
+    threads: int | None = None,
+) -> ImagePrism:
+    """A prism of one model dimension on a local file, its embedding cache disabled."""
+    config = {dimension: {"model_path": model_path, "intra_op_threads": intra_op_threads}}
+    return ImagePrism(
+        [dimension], config=config, batch_size=batch_size, cache_size=0, threads=threads
+    )
+
+
+def _embed_all(prism: ImagePrism, paths: Sequence[Path]) -> None:
+    result = prism.embed_many(paths)
+    if result.errors:
+        raise RuntimeError(f"embed_many failed: {result.errors}")
+
+
 def pipeline_methods(
-    model_path: Path, threads: int | None, paths: Sequence[Path]
+    dimension: str,
+    model_path: Path,
+    threads: int | None,
+    paths: Sequence[Path],
+    settings: Sequence[tuple[str, dict[str, int]]] = (("", {}),),
 ) -> dict[str, Method]:
-    """``ImagePrism(["style"]).embed_many(paths)`` with a fresh prism per call, by batch size."""
-    config = {"style": {"model_path": model_path, "intra_op_threads": threads}}
+    """``ImagePrism([dimension]).embed_many(paths)`` by batch size, for each prism setting.
 
-    def embed_many(size: int) -> Method:
-        def method() -> None:
-            result = ImagePrism(["style"], config=config, batch_size=size).embed_many(paths)
-            if result.errors:
-                raise RuntimeError(f"embed_many failed: {result.errors}")
+    ``settings``: (label, overrides) pairs; overrides may set the prism's ``threads`` and
+    the model's ``intra_op_threads`` (default ``threads``). The unlabelled setting gives the
+    per-image row.
+    """
+    methods: dict[str, Method] = {}
+    for prefix, overrides in settings:
+        intra_op = overrides.get("intra_op_threads", threads)
+        for size in PIPELINE_BATCHES:
+            prism = _prism(dimension, model_path, intra_op, size, overrides.get("threads"))
+            label = PER_IMAGE if size == 1 else f"batch_size={size}"
+            if prefix:
+                label = f"{prefix}, batch_size={size}"
+            methods[label] = lambda prism=prism: _embed_all(prism, paths)
+    return methods
 
-        return method
 
-    return {
-        (PER_IMAGE if size == 1 else f"batch_size={size}"): embed_many(size)
-        for size in PIPELINE_BATCHES
-    }
-
-
-def parallel_pipeline_methods(model_path: Path, paths: Sequence[Path]) -> dict[str, Method]:
-    """Two Python threads, each a fresh prism (intra_op_threads=1) on every other path."""
-    config = {"style": {"model_path": model_path, "intra_op_threads": 1}}
+def parallel_pipeline_methods(
+    dimension: str, model_path: Path, paths: Sequence[Path]
+) -> dict[str, Method]:
+    """Two Python threads, each a prism (intra_op_threads=1) on every other path."""
     pool = ThreadPoolExecutor(max_workers=2)
     halves = [paths[0::2], paths[1::2]]
 
-    def embed_half(size: int, half: Sequence[Path]) -> None:
-        result = ImagePrism(["style"], config=config, batch_size=size).embed_many(half)
-        if result.errors:
-            raise RuntimeError(f"embed_many failed: {result.errors}")
-
     def embed_many(size: int) -> Method:
+        prisms = [_prism(dimension, model_path, 1, size, threads=1) for _ in halves]
+
         def method() -> None:
-            for future in [pool.submit(embed_half, size, half) for half in halves]:
+            futures = [
+                pool.submit(_embed_all, prism, half)
+                for prism, half in zip(prisms, halves, strict=True)
+            ]
+            for future in futures:
                 future.result()
 
         return method
@@ -256,14 +341,18 @@ def warm_up(methods: dict[str, Method], count: int, label: str) -> None:
 
 
 def markdown_table(seconds: dict[str, list[float]], count: int) -> str:
-    """Rows of images/s (median), ms/image and the ratio against the per-image row."""
+    """Rows of images/s (median and range over rounds), ms/image, ratio to the per-image row."""
     rate = {name: count / statistics.median(times) for name, times in seconds.items()}
     base = rate[PER_IMAGE]
-    lines = ["| method | images/s (median) | ms/image | vs per-image |", "|---|---:|---:|---:|"]
+    lines = [
+        "| method | images/s (median) | slowest-fastest round | ms/image | vs per-image |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, images_per_second in rate.items():
+        low, high = count / max(seconds[name]), count / min(seconds[name])
         lines.append(
-            f"| {name} | {images_per_second:.1f} | {1000 / images_per_second:.2f} "
-            f"| {images_per_second / base:.2f}x |"
+            f"| {name} | {images_per_second:.1f} | {low:.1f}-{high:.1f} "
+            f"| {1000 / images_per_second:.2f} | {images_per_second / base:.2f}x |"
         )
     return "\n".join(lines)
 
@@ -283,12 +372,24 @@ def variants_table(seconds: dict[str, list[float]], count: int) -> str:
     return "\n".join(lines)
 
 
+def goal_line(seconds: dict[str, list[float]]) -> str | None:
+    """Whether batch ``GOAL_BATCH`` reaches ``GOAL_RATIO`` times per-image (None if not timed)."""
+    name = next((n for n in seconds if n.startswith(f"batch {GOAL_BATCH} (")), None)
+    if name is None:
+        return None
+    ratio = statistics.median(seconds[PER_IMAGE]) / statistics.median(seconds[name])
+    verdict = "met" if ratio >= GOAL_RATIO else "NOT met"
+    return f"Goal batch {GOAL_BATCH} >= {GOAL_RATIO}x per-image: {verdict} ({ratio:.2f}x)"
+
+
 def reproduce_command(args: argparse.Namespace) -> str:
     """The command line (from the repository root) that reruns this benchmark."""
     python = Path(sys.executable)
     if python.is_relative_to(REPO_ROOT):
         python = python.relative_to(REPO_ROOT)
     command = [str(python), "benchmarks/model_batching.py"]
+    if args.graph != list(GRAPHS):
+        command += ["--graph", *args.graph]
     if args.model is not None:
         command += ["--model", str(args.model)]
     if args.output != "features":
@@ -304,12 +405,116 @@ def reproduce_command(args: argparse.Namespace) -> str:
     return shlex.join(command)
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as text."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def graph_files(
+    names: Sequence[str], model: Path | None, folder: Path
+) -> dict[str, tuple[Path, str]]:
+    """Each graph's file and a description of it, the random-weight ones built in ``folder``."""
+    files: dict[str, tuple[Path, str]] = {}
+    for name in names:
+        if name == "mobilenetv2":
+            path = (model or DEFAULT_MODEL).resolve()
+            files[name] = (path, f"`{path.name}` (real weights)")
+            continue
+        start = time.perf_counter()
+        path, parameters = saved_graph(name, folder)
+        print(
+            f"{name}: random-weight graph {path} ({parameters:,} parameters, QUInt8 dynamic "
+            f"quantisation, {path.stat().st_size / 1e6:.1f} MB; ready in "
+            f"{time.perf_counter() - start:.0f} s)"
+        )
+        files[name] = (path, f"`{name}` architecture, RANDOM weights, quantised (`{path.name}`)")
+    return files
+
+
+def time_graph(
+    name: str, path: Path, note: str, paths: Sequence[Path], args: argparse.Namespace
+) -> list[str]:
+    """Time one graph (every table the arguments ask for); the lines to print for it."""
+    spec = GRAPHS[name]
+    output = args.output if name == "mobilenetv2" else spec.output
+    count = len(paths)
+    tensors = preprocessed(paths, spec.recipe)
+    model = local_model(path, args.threads)
+    if output not in model.output_names:
+        raise SystemExit(f"error: {path.name} has no output {output!r}: {model.output_names}")
+
+    graph = graph_methods(model, output, tensors, args.batches)
+    warm_up(graph, count, f"{name} graph")
+    pipeline: dict[str, Method] = {}
+    if not args.no_pipeline:
+        settings = (("", {}),) + (PIPELINE_VARIANTS if args.variants else ())
+        pipeline = pipeline_methods(spec.dimension, path, args.threads, paths, settings)
+        if args.variants:
+            pipeline.update(parallel_pipeline_methods(spec.dimension, path, paths))
+        warm_up(pipeline, count, f"{name} embed_many")
+    graph_seconds = run_rounds(graph, args.repeats)
+    pipeline_seconds = run_rounds(pipeline, args.repeats) if pipeline else {}
+    variant_seconds: dict[str, list[float]] = {}
+    if args.variants:
+        flat = {
+            f"{label} @ {size}": method
+            for label, by_size in variant_methods(path, output, tensors).items()
+            for size, method in by_size.items()
+        }
+        warm_up(flat, count, f"{name} variants")
+        variant_seconds = run_rounds(flat, args.repeats)
+
+    lines = [
+        "",
+        f"### {name}: graph {note}, output `{output}`, {spec.recipe_name} preprocessed tensors",
+        "",
+        markdown_table(graph_seconds, count),
+    ]
+    goal = goal_line(graph_seconds)
+    if goal:
+        lines += ["", goal]
+    if pipeline_seconds:
+        lines += [
+            "",
+            f'`ImagePrism(["{spec.dimension}"], batch_size=B).embed_many(paths)` (read, decode, '
+            f"preprocess, model, pooling; the default threads={min(2, os.cpu_count() or 1)} "
+            "unless the row says otherwise):",
+            "",
+            markdown_table(pipeline_seconds, count),
+        ]
+    if variant_seconds:
+        lines += [
+            "",
+            "ONNX Runtime session settings (onnxruntime directly, not via imageprism):",
+            "",
+            variants_table(variant_seconds, count),
+        ]
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the arguments, prepare the inputs, run the timings and print the tables."""
+    """Parse the arguments, prepare the graphs and inputs, run the timings, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help=f"ONNX file to time (default: {DEFAULT_MODEL})")
     parser.add_argument(
-        "--output", default="features", help="output to request (default: features)"
+        "--graph",
+        nargs="+",
+        choices=list(GRAPHS),
+        metavar="NAME",
+        default=list(GRAPHS),
+        help=f"graphs to time, in this order: {', '.join(GRAPHS)} (default: all; the ViT "
+        "ones have random weights)",
+    )
+    parser.add_argument(
+        "--model", type=Path, help=f"mobilenetv2 ONNX file to time (default: {DEFAULT_MODEL})"
+    )
+    parser.add_argument(
+        "--output", default="features", help="mobilenetv2 output to request (default: features)"
+    )
+    parser.add_argument(
+        "--graph-dir",
+        type=Path,
+        help="where to build (and later reuse) the random-weight ViT graphs (default: a "
+        "temporary directory deleted at exit)",
     )
     parser.add_argument(
         "--count", type=positive_int, default=128, help="number of photos (default: 128)"
@@ -332,9 +537,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--variants", action="store_true", help="also time ONNX Runtime session settings"
     )
     parser.add_argument(
-        "--no-pipeline", action="store_true", help="skip the ImagePrism style embed_many table"
+        "--no-pipeline", action="store_true", help="skip the ImagePrism embed_many tables"
     )
     args = parser.parse_args(argv)
+    args.graph = list(dict.fromkeys(args.graph))
 
     if not PHOTOS.is_dir():
         parser.exit(
@@ -342,63 +548,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"error: {PHOTOS} does not exist; this benchmark needs the shared data folder "
             "beside the repository (../shared, see its README.md)\n",
         )
-    model_path: Path = (args.model or DEFAULT_MODEL).resolve()
-    if not model_path.is_file():
+    if "mobilenetv2" in args.graph and not (args.model or DEFAULT_MODEL).is_file():
         where = "pass --model PATH" if args.model is None else "check --model"
-        parser.exit(2, f"error: model file {model_path} not found; {where}\n")
+        parser.exit(2, f"error: model file {args.model or DEFAULT_MODEL} not found; {where}\n")
     paths = photo_paths(PHOTOS, args.count)
     if not paths:
         parser.exit(2, f"error: no .jpg photos in {PHOTOS}\n")
-    count = len(paths)
-    tensors = preprocessed(paths)
-    model = local_model(model_path, args.threads)
-    if args.output not in model.output_names:
-        parser.exit(
-            2, f"error: {model_path.name} has no output {args.output!r}: {model.output_names}\n"
-        )
 
+    load_before = load_average()
     threads = "None (ONNX Runtime's choice)" if args.threads is None else str(args.threads)
-    print(f"intra_op_threads: {threads}")
-    graph = graph_methods(model, args.output, tensors, args.batches)
-    warm_up(graph, count, "graph")
-    pipeline = {} if args.no_pipeline else pipeline_methods(model_path, args.threads, paths)
-    if pipeline and args.variants:
-        pipeline.update(parallel_pipeline_methods(model_path, paths))
-    if pipeline:
-        warm_up(pipeline, count, "embed_many")
-    graph_seconds = run_rounds(graph, args.repeats)
-    pipeline_seconds = run_rounds(pipeline, args.repeats) if pipeline else {}
-    variant_seconds: dict[str, list[float]] = {}
-    if args.variants:
-        flat = {
-            f"{label} @ {size}": method
-            for label, by_size in variant_methods(model_path, args.output, tensors).items()
-            for size, method in by_size.items()
-        }
-        warm_up(flat, count, "variants")
-        variant_seconds = run_rounds(flat, args.repeats)
+    print(f"intra_op_threads: {threads}; load average before: {load_before}")
+    with tempfile.TemporaryDirectory(prefix="imageprism-vit-graphs-") as temporary:
+        files = graph_files(args.graph, args.model, args.graph_dir or Path(temporary))
+        for name, (path, note) in files.items():
+            print("\n".join(time_graph(name, path, note, paths, args)), flush=True)
 
-    print()
-    print(f"Graph `{model_path.name}`, output `{args.output}`, preprocessed tensors:")
-    print()
-    print(markdown_table(graph_seconds, count))
-    if pipeline_seconds:
-        print()
-        print('`ImagePrism(["style"]).embed_many(paths)` (decode + preprocess + model + stats):')
-        print()
-        print(markdown_table(pipeline_seconds, count))
-    if variant_seconds:
-        print()
-        print("ONNX Runtime session settings (onnxruntime directly, not via imageprism):")
-        print()
-        print(variants_table(variant_seconds, count))
     print()
     print(
         f"Machine: {os.cpu_count()} CPUs ({platform.machine()}, "
         f"Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}); "
-        f"intra_op_threads {threads}; {count} photos from ../shared/data/photos (481x321 JPEG), "
-        f"224x224 input; median of {args.repeats} interleaved rounds. Reproduce (from the "
-        f"repository root): `{reproduce_command(args)}`"
+        f"intra_op_threads {threads}; {len(paths)} photos from ../shared/data/photos "
+        f"(481x321 JPEG), 224x224 input; median of {args.repeats} interleaved rounds; load "
+        f"average (1, 5, 15 min) before {load_before}, after {load_average()}. The ViT graphs "
+        "have random weights (timing only). Reproduce (from the repository root): "
+        f"`{reproduce_command(args)}`"
     )
     return 0
 

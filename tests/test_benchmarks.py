@@ -43,3 +43,19 @@ def test_scale_quick_run_passes_its_checks_and_prints_every_table():
     ):
         assert heading in result.stdout
     assert "NO (" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"), [("clip-vit-b32", 87_849_216), ("dinov2-small", 22_056_192)]
+)
+def test_random_vit_graphs_have_the_real_architectures_size_and_outputs(name, parameters, tmp_path):
+    # the batching benchmark times these in place of the real (undownloadable) files
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import _vit_graphs
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    path, count = _vit_graphs.saved_graph(name, tmp_path)  # checks float and quantised outputs
+    assert count == parameters
+    shapes = _vit_graphs.check_outputs(path, name, batch=3)
+    assert shapes == {o: (3, *s) for o, s in _vit_graphs.EXPECTED_OUTPUTS[name].items()}
