@@ -128,6 +128,27 @@ def _block_keys(codes: np.ndarray, start: int, stop: int) -> np.ndarray:
     return bits.astype(np.int64) @ weights
 
 
+def _buckets(codes: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each code's key (bits ``start:stop``) and the bucket table: key ``k``'s codes sit at
+    sorted positions ``starts[k]:starts[k + 1]``."""
+    keys = _block_keys(codes, start, stop)
+    starts = np.zeros((1 << (stop - start)) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=1 << (stop - start)), out=starts[1:])
+    return keys, starts
+
+
+def _flip_masks(width: int, flips: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every key flip of 1 to ``flips`` bits of a ``width``-bit key, and its lowest bit.
+
+    A pair of codes differing in exactly a mask's bits is probed only from the code
+    whose key has that lowest bit 0, so each pair is probed once.
+    """
+    flipped = [p for k in range(1, flips + 1) for p in itertools.combinations(range(width), k)]
+    masks = np.array([sum(1 << p for p in positions) for positions in flipped], dtype=np.int64)
+    lowest = np.array([positions[0] for positions in flipped], dtype=np.int64)
+    return masks, lowest
+
+
 def _brute_pairs(
     words: np.ndarray, owners: np.ndarray, radius: int, budget: _Budget
 ) -> list[np.ndarray]:
@@ -195,26 +216,19 @@ def hamming_pairs(
             return _compiled_block_pairs(
                 kernel, codes, words, owners, (start, stop), flips, radius, budget
             )
-        width = stop - start
-        keys = _block_keys(codes, start, stop)
+        keys, starts = _buckets(codes, start, stop)
         order = np.argsort(keys, kind="stable")
-        starts = np.zeros((1 << width) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(keys, minlength=1 << width), out=starts[1:])
         # the same key: each code against the codes after it in its bucket
         after = starts[keys[order] + 1]
         found = _probe(
             words, owners, order, np.arange(1, len(order) + 1), after, order, radius, budget
         )
-        for flipped in range(1, flips + 1):
-            for positions in itertools.combinations(range(width), flipped):
-                mask = sum(1 << p for p in positions)
-                # a pair differing in exactly these bits is found from the side whose
-                # lowest flipped bit is 0, so each pair is probed once
-                side = np.flatnonzero((keys >> positions[0]) & 1 == 0)
-                probe = keys[side] ^ mask
-                found += _probe(
-                    words, owners, side, starts[probe], starts[probe + 1], order, radius, budget
-                )
+        for mask, lowest in zip(*_flip_masks(stop - start, flips), strict=True):
+            side = np.flatnonzero((keys >> lowest) & 1 == 0)
+            probe = keys[side] ^ mask
+            found += _probe(
+                words, owners, side, starts[probe], starts[probe + 1], order, radius, budget
+            )
         return found
 
     spans = [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
@@ -236,14 +250,9 @@ def _compiled_block_pairs(
 ) -> list[np.ndarray]:
     """One block's pairs through the compiled kernel, a step of pairs at a time."""
     start, stop = span
-    width = stop - start
-    keys = _block_keys(codes, start, stop)
-    starts = np.zeros((1 << width) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys, minlength=1 << width), out=starts[1:])
+    keys, starts = _buckets(codes, start, stop)
     order = kernel.bucket_order(keys, starts)
-    flipped = [p for k in range(1, flips + 1) for p in itertools.combinations(range(width), k)]
-    masks = np.array([sum(1 << p for p in positions) for positions in flipped], dtype=np.int64)
-    lowest = np.array([positions[0] for positions in flipped], dtype=np.int64)
+    masks, lowest = _flip_masks(stop - start, flips)
     keys, words, owners = keys[order], words[order], owners[order]
     found: list[np.ndarray] = []
     position = 0

@@ -605,10 +605,17 @@ def _doctor(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if problems else EXIT_OK
 
 
-def _marks(args: argparse.Namespace) -> Any:
-    from imageprism.not_duplicates import NotDuplicates, default_path
+def _marks_path(args: argparse.Namespace) -> Path:
+    """The marks file of a ``not-duplicates`` command: ``--file`` or the default one."""
+    from imageprism.not_duplicates import default_path
 
-    return NotDuplicates(args.file or default_path())
+    return Path(args.file or default_path()).expanduser()
+
+
+def _marks(args: argparse.Namespace) -> Any:
+    from imageprism.not_duplicates import NotDuplicates
+
+    return NotDuplicates(_marks_path(args))
 
 
 def _share(text: str) -> float:
@@ -652,9 +659,7 @@ _MARK_STATES = {
 
 def _no_marks_file(args: argparse.Namespace) -> Path | None:
     """The marks file when it does not exist (reading it must not create it), else None."""
-    from imageprism.not_duplicates import default_path
-
-    path = Path(args.file or default_path()).expanduser()
+    path = _marks_path(args)
     return None if path.exists() else path
 
 
