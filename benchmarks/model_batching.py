@@ -45,10 +45,14 @@ What is timed, for each graph, in one process:
   long-running program). The prism runs its default ``threads`` (2 on 2 or more cores): two
   chunks of ``B`` images are embedded at once, so even ``B = 1`` runs two model calls
   concurrently, unlike the ``graph`` table's one call at a time.
+  Two model calls at once each get half of the cores (imageprism's default; a call made
+  alone gets them all), and the style dimension runs MobileNetV2 one image per call.
 - ``--variants`` adds, to the ``embed_many`` table, the same with the prism's ``threads=1``
-  (one chunk at a time), with ``intra_op_threads=1`` (two chunks at once, one core each),
-  and two Python threads each running a prism with ``threads=1``, ``intra_op_threads=1`` on
-  every other path (decoding overlaps with inference). It also adds a table of ONNX Runtime
+  (one chunk at a time), with ``intra_op_threads`` = every core (each of the two concurrent
+  calls uses them all, as imageprism did before it shared the cores between them), with
+  ``images_per_call`` = ``B`` (one model call per chunk, as before for style), and two
+  Python threads each running a prism with ``threads=1``, ``intra_op_threads=1`` on every
+  other path (decoding overlaps with inference). It also adds a table of ONNX Runtime
   session settings that imageprism does not expose (sessions built directly with
   ``onnxruntime``, same file and output, batch 1 against batch 16): intra-op threads 1 and
   2, spinning off, lower graph optimisation levels, and two single-threaded sessions sharing
@@ -103,9 +107,12 @@ DEFAULT_BATCHES = (8, 16, 32)
 PIPELINE_BATCHES = (1, 16)
 VARIANT_BATCHES = (1, 16)
 PER_IMAGE = "per-image (batch 1)"
+CORES = os.cpu_count() or 1
+WHOLE_CHUNK = 0  # images_per_call override meaning "the prism's batch_size"
 PIPELINE_VARIANTS: tuple[tuple[str, dict[str, int]], ...] = (
     ("threads=1", {"threads": 1}),
-    ("intra_op_threads=1", {"intra_op_threads": 1}),
+    (f"intra_op_threads={CORES} (every core per call)", {"intra_op_threads": CORES}),
+    ("images_per_call=B (one model call per chunk)", {"images_per_call": WHOLE_CHUNK}),
 )
 GOAL_BATCH, GOAL_RATIO = 16, 1.5
 
@@ -177,9 +184,16 @@ def _prism(
     intra_op_threads: int | None,
     batch_size: int,
     threads: int | None = None,
+    images_per_call: int | None = None,
 ) -> ImagePrism:
     """A prism of one model dimension on a local file, its embedding cache disabled."""
-    config = {dimension: {"model_path": model_path, "intra_op_threads": intra_op_threads}}
+    config = {
+        dimension: {
+            "model_path": model_path,
+            "intra_op_threads": intra_op_threads,
+            "images_per_call": images_per_call,
+        }
+    }
     return ImagePrism(
         [dimension], config=config, batch_size=batch_size, cache_size=0, threads=threads
     )
@@ -201,14 +215,22 @@ def pipeline_methods(
     """``ImagePrism([dimension]).embed_many(paths)`` by batch size, for each prism setting.
 
     ``settings``: (label, overrides) pairs; overrides may set the prism's ``threads`` and
-    the model's ``intra_op_threads`` (default ``threads``). The unlabelled setting gives the
-    per-image row.
+    the model's ``intra_op_threads`` (default ``threads``) and ``images_per_call``
+    (``WHOLE_CHUNK``: the batch size). The unlabelled setting gives the per-image row.
     """
     methods: dict[str, Method] = {}
     for prefix, overrides in settings:
         intra_op = overrides.get("intra_op_threads", threads)
         for size in PIPELINE_BATCHES:
-            prism = _prism(dimension, model_path, intra_op, size, overrides.get("threads"))
+            per_call = overrides.get("images_per_call")
+            prism = _prism(
+                dimension,
+                model_path,
+                intra_op,
+                size,
+                overrides.get("threads"),
+                size if per_call == WHOLE_CHUNK else per_call,
+            )
             label = PER_IMAGE if size == 1 else f"batch_size={size}"
             if prefix:
                 label = f"{prefix}, batch_size={size}"

@@ -11,6 +11,7 @@ import onnx_builders
 import pytest
 from PIL import Image
 
+import imageprism._threads
 from imageprism import ImagePrism, prepare
 from imageprism.onnx import OnnxModel
 from imageprism.testing import DimensionContractTests
@@ -127,10 +128,78 @@ def test_embeddings_of_a_batch_come_from_one_model_call_per_batch(monkeypatch):
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(20)]
     batch = prism.embed_many(images)
-    assert sorted(calls) == [4, 16] and batch.errors == []
+    assert sorted(calls) == [10, 10] and batch.errors == []  # two even chunks, side by side
     result = prism.dedup(images + images[:3], threshold=0.999)
-    assert sorted(calls) == [4, 16]  # everything came from the cache
+    assert sorted(calls) == [10, 10]  # everything came from the cache
     assert result.labels[20:] == [0, 1, 2]
+
+
+def _session_threads(monkeypatch) -> list[int]:
+    """Records the intra-op threads of the session behind every model call (0: ORT default)."""
+    threads: list[int] = []
+    original = OnnxModel.run
+
+    def recording(self, batch, outputs=None):
+        threads.append(self.session.get_session_options().intra_op_num_threads)
+        return original(self, batch, outputs)
+
+    monkeypatch.setattr(OnnxModel, "run", recording)
+    return threads
+
+
+def test_model_calls_run_side_by_side_share_the_cores_and_a_lone_call_keeps_the_default(
+    monkeypatch,
+):
+    monkeypatch.setattr(imageprism._threads, "available_cores", lambda: 4)
+    threads = _session_threads(monkeypatch)
+    config = {"semantic": {"model_path": tiny_model("semantic")}}
+    prism = ImagePrism(["semantic"], config=config, batch_size=4, threads=2, cache_size=0)
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(8)]
+    shared = prism.embed_many(images).embeddings
+    assert threads == [2, 2]  # two calls at once, two of the four cores each
+    threads.clear()
+    alone = [prism.embed(image) for image in images]
+    assert set(threads) == {0}  # ONNX Runtime's default: every core
+    for a, b in zip(shared, alone, strict=True):
+        np.testing.assert_allclose(a["semantic"], b["semantic"], rtol=1e-5, atol=1e-6)
+
+
+def test_an_explicit_intra_op_threads_is_kept_when_calls_run_side_by_side(monkeypatch):
+    monkeypatch.setattr(imageprism._threads, "available_cores", lambda: 4)
+    threads = _session_threads(monkeypatch)
+    config = {"semantic": {"model_path": tiny_model("semantic"), "intra_op_threads": 3}}
+    prism = ImagePrism(["semantic"], config=config, batch_size=4, threads=2, cache_size=0)
+    rng = np.random.default_rng(6)
+    prism.embed_many([rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(8)])
+    prism.embed(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
+    assert threads == [3, 3, 3]
+
+
+def test_style_runs_one_image_per_model_call_unless_configured(monkeypatch):
+    import onnxruntime
+
+    calls: list[int] = []
+    original = onnxruntime.InferenceSession.run
+
+    def counting(self, output_names, input_feed, run_options=None):
+        calls.append(len(next(iter(input_feed.values()))))
+        return original(self, output_names, input_feed, run_options)
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", counting)
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(6)]
+    path = tiny_model("style")
+    one = ImagePrism(["style"], config={"style": {"model_path": path}}, threads=1)
+    by_one = one.embed_many(images).embeddings
+    assert calls == [1] * 6  # MobileNetV2 is faster an image at a time (see StyleDimension)
+    calls.clear()
+    config = {"style": {"model_path": path, "images_per_call": 4}}
+    four = ImagePrism(["style"], config=config, threads=1)
+    by_four = four.embed_many(images).embeddings
+    assert calls == [4, 2]
+    for a, b in zip(by_one, by_four, strict=True):
+        np.testing.assert_allclose(a["style"], b["style"], rtol=1e-5, atol=1e-6)
 
 
 def test_semantic_embeddings_are_unit_length_and_identical_images_score_one():

@@ -91,6 +91,11 @@ class ModelConfig(DimensionConfig):
     ``filename`` and/or ``revision`` to use another file from the hub (pin its
     ``sha256`` too, or it is used unverified), or ``model_path`` to use a local
     file as is.
+
+    How it runs: ``intra_op_threads``, ONNX Runtime's threads per call (default:
+    every core for a call made alone, a share of them for calls the prism runs
+    concurrently); ``images_per_call``, most images per model call (default: the
+    dimension's own choice).
     """
 
     repo_id: str | None = None
@@ -99,6 +104,7 @@ class ModelConfig(DimensionConfig):
     sha256: str | None = None
     model_path: Path | None = None
     intra_op_threads: int | None = Field(default=None, ge=1)
+    images_per_call: int | None = Field(default=None, ge=1)
 
     @field_validator("sha256")
     @classmethod

@@ -2,7 +2,10 @@
 
 Sessions are created lazily on first use, with ONNX Runtime's log noise
 silenced, and are safe to run from several threads (ONNX Runtime's ``run`` is
-thread-safe). Needs ``imageprism-core[onnx]``.
+thread-safe). Unless told a thread count, a session uses ONNX Runtime's default
+(every core) for a call made alone, and its share of the cores for a call the
+prism runs beside others (a second session of the same file, opened on first
+such call; see ``imageprism._threads``). Needs ``imageprism-core[onnx]``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from imageprism._optional import require
+from imageprism._threads import cores_per_call
 from imageprism.errors import ModelFileError
 from imageprism.hub import ModelFile, resolve_model_file
 
@@ -36,9 +40,14 @@ def _ort() -> Any:
 def load_session(path: Path, *, intra_op_threads: int | None = None) -> Any:
     """The process-wide ONNX Runtime session for ``path`` (created on first call).
 
+    ``intra_op_threads`` None means: ONNX Runtime's default for a call made alone, the
+    call's share of the cores while the prism runs several at once.
+
     Raises:
         ModelFileError: the file is not a loadable ONNX model (truncated, corrupt, or not ONNX).
     """
+    if intra_op_threads is None:
+        intra_op_threads = cores_per_call()
     key = (str(Path(path).resolve()), intra_op_threads)
     with _sessions_lock:
         session = _sessions.get(key)
@@ -71,9 +80,12 @@ class OnnxModel:
         model: The pinned file.
         local_path: Use this file instead of the caches and the hub.
         dimension: The dimension using it (for messages).
-        intra_op_threads: ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
+        intra_op_threads: ONNX Runtime intra-op threads (default: every core for a call
+            made alone, a share of them for calls the prism runs concurrently).
         transform: Applied to the verified file's path before loading (e.g. to add
             graph outputs); returns the path of the file to load.
+        images_per_call: Most images per session call (default: the whole batch); some
+            models run faster on small batches than large ones.
     """
 
     def __init__(
@@ -84,28 +96,30 @@ class OnnxModel:
         dimension: str | None = None,
         intra_op_threads: int | None = None,
         transform: Callable[[Path], Path] | None = None,
+        images_per_call: int | None = None,
     ) -> None:
         self.model = model
         self.transform = transform
         self.local_path = local_path
         self.dimension = dimension
         self.intra_op_threads = intra_op_threads
-        self._session: Any = None
+        self.images_per_call = images_per_call
+        self._path: Path | None = None
         self._lock = threading.Lock()
 
     @property
     def session(self) -> Any:
         """The ONNX Runtime session (resolves, verifies and loads the file on first use)."""
-        if self._session is None:
+        if self._path is None:
             with self._lock:
-                if self._session is None:
+                if self._path is None:
                     path = resolve_model_file(
                         self.model, local_path=self.local_path, dimension=self.dimension
                     )
                     if self.transform is not None:
                         path = self.transform(path)
-                    self._session = load_session(path, intra_op_threads=self.intra_op_threads)
-        return self._session
+                    self._path = path
+        return load_session(self._path, intra_op_threads=self.intra_op_threads)
 
     @property
     def input_name(self) -> str:
@@ -131,11 +145,16 @@ class OnnxModel:
     def run(self, batch: np.ndarray, outputs: Sequence[str] | None = None) -> list[np.ndarray]:
         """Run a batch (first axis = images) and return the requested outputs, batch first.
 
-        A model with a fixed batch of 1 is run image by image and the results stacked.
+        A model with a fixed batch of 1 is run image by image, and a batch larger than
+        ``images_per_call`` in slices of that size; the results are stacked.
         """
         names = list(outputs) if outputs is not None else None
-        feed = self.input_name
-        if self.dynamic_batch or len(batch) == 1:
-            return list(self.session.run(names, {feed: batch}))
-        parts = [self.session.run(names, {feed: batch[i : i + 1]}) for i in range(len(batch))]
+        session = self.session
+        feed = str(session.get_inputs()[0].name)
+        step = (self.images_per_call or len(batch)) if self.dynamic_batch else 1
+        if len(batch) <= step:
+            return list(session.run(names, {feed: batch}))
+        parts = [
+            session.run(names, {feed: batch[i : i + step]}) for i in range(0, len(batch), step)
+        ]
         return [np.concatenate([p[k] for p in parts], axis=0) for k in range(len(parts[0]))]

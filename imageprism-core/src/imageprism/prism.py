@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import os
 import threading
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from imageprism._threads import sharing_cores
 from imageprism.cache import EmbeddingCache
 from imageprism.dedup import Backend, check_threshold, dedup_embeddings, groups_of
 from imageprism.dimension import Dimension
@@ -322,13 +324,37 @@ class ImagePrism:
                 value.setflags(write=False)  # shared with the cache and other callers
         return out
 
+    def _chunks(self, indexes: list[int]) -> list[list[int]]:
+        """``indexes`` in chunks of at most ``batch_size``, as even as they can be.
+
+        The count of chunks is a multiple of ``threads`` (when there are enough
+        images), so no worker is left with a short last chunk while another works.
+        """
+        count = math.ceil(len(indexes) / self.batch_size)
+        if self.threads > 1:
+            count = min(len(indexes), math.ceil(count / self.threads) * self.threads)
+        size, longer = divmod(len(indexes), count) if count else (0, 0)
+        bounds = [0]
+        for chunk in range(count):
+            bounds.append(bounds[-1] + size + (chunk < longer))
+        return [indexes[start:end] for start, end in itertools.pairwise(bounds)]
+
     def _map_chunks(
         self, name: str, dimension: Dimension, chunks: list[list[PreparedImage]]
     ) -> list[list[np.ndarray | ImagePrismError | None]]:
-        """Embed chunks, ``threads`` at a time (Pillow and ONNX Runtime release the GIL)."""
+        """Embed chunks, ``threads`` at a time (Pillow and ONNX Runtime release the GIL).
+
+        Model calls made concurrently share the cores (``_threads.sharing_cores``).
+        """
         if self.threads == 1 or len(chunks) == 1:
             return [self._embed_chunk(name, dimension, chunk) for chunk in chunks]
-        return list(self._pool.map(lambda c: self._embed_chunk(name, dimension, c), chunks))
+        concurrent = min(self.threads, len(chunks))
+
+        def embed(chunk: list[PreparedImage]) -> list[np.ndarray | ImagePrismError | None]:
+            with sharing_cores(concurrent):
+                return self._embed_chunk(name, dimension, chunk)
+
+        return list(self._pool.map(embed, chunks))
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
@@ -453,11 +479,7 @@ class ImagePrism:
                     by_digest.setdefault(image.digest, []).append(index)
             values, mine, theirs = self._claim(dimension.fingerprint, by_digest)
             try:
-                firsts = [by_digest[digest][0] for digest in mine]
-                chunks = [
-                    firsts[start : start + self.batch_size]
-                    for start in range(0, len(firsts), self.batch_size)
-                ]
+                chunks = self._chunks([by_digest[digest][0] for digest in mine])
                 outs = self._map_chunks(name, dimension, [[images[i] for i in c] for c in chunks])
                 for chunk, out in zip(chunks, outs, strict=True):
                     done = {images[i].digest: value for i, value in zip(chunk, out, strict=True)}

@@ -29,14 +29,16 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 class ModelDimension:
     """Base of a cosine dimension computed by one ONNX model.
 
-    Subclasses set ``name``, ``default_model``, ``recipe`` and ``version``
-    and implement ``_vectors`` (model outputs -> one vector per image).
+    Subclasses set ``name``, ``default_model``, ``recipe`` and ``version`` (and
+    may set ``images_per_call``) and implement ``_vectors`` (model outputs -> one vector per image).
     """
 
     name: ClassVar[str]
     default_model: ClassVar[ModelFile]
     recipe: ClassVar[Recipe]
     version: ClassVar[str]  # bump when preprocessing or pooling changes
+    #: Most images per model call unless the config says (None: the whole batch).
+    images_per_call: ClassVar[int | None] = None
     metric: Metric = "cosine"
 
     def __init__(self, config: ModelConfig) -> None:
@@ -47,6 +49,7 @@ class ModelDimension:
             local_path=config.model_path,
             dimension=self.name,
             intra_op_threads=config.intra_op_threads,
+            images_per_call=config.images_per_call or self.images_per_call,
         )
 
     @cached_property

@@ -57,14 +57,11 @@ class UltraFaceDetector:
             f"/iou={self.iou_threshold!r}"
         )
         self.fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
-        self._session: Any = None
 
     @property
     def session(self) -> Any:
-        """The shared ONNX Runtime session (loaded on first use)."""
-        if self._session is None:
-            self._session = load_session(self.path, intra_op_threads=self.intra_op_threads)
-        return self._session
+        """The shared ONNX Runtime session (loaded on first use; see ``load_session``)."""
+        return load_session(self.path, intra_op_threads=self.intra_op_threads)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in an HxWx3 ``uint8`` RGB image, best score first (landmarks None)."""

@@ -86,20 +86,20 @@ class YuNetDetector:
             f"/iou={self.iou_threshold!r}/size={self.input_size!r}"
         )
         self.fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
-        self._session: Any = None
+        self._loaded = False
         self._fixed_size: tuple[int, int] | None = None
 
     @property
     def session(self) -> Any:
-        """The shared ONNX Runtime session (loaded on first use)."""
-        if self._session is None:
+        """The shared ONNX Runtime session (loaded on first use; see ``load_session``)."""
+        if not self._loaded:
             self._load()
-        return self._session
+        return load_session(self.path, intra_op_threads=self.intra_op_threads)
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
         """``(width, height)`` when the model's input shape is static, else None."""
-        if self._session is None:
+        if not self._loaded:
             self._load()
         return self._fixed_size
 
@@ -116,7 +116,7 @@ class YuNetDetector:
                     f"not input_size={self.input_size!r}"
                 )
         self._fixed_size = fixed
-        self._session = session
+        self._loaded = True
 
     def _network_size(self, width: int, height: int) -> tuple[float, int, int]:
         """Scale from the image to the network input, and the padded input's width and height."""
