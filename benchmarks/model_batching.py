@@ -58,6 +58,10 @@ What is timed, for each graph, in one process:
   2, spinning off, lower graph optimisation levels, and two single-threaded sessions sharing
   each batch (data parallel, two Python threads).
 
+- ``--profile`` adds, per graph, ONNX Runtime's own profile (``enable_profiling``) of
+  batch 1 against batch 16: kernel time per image by operator type, which shows what
+  batching can and cannot save (the integer matrix products of the ViTs barely change).
+
 After one warm-up pass (printed, not counted), every method of a table is timed
 ``--repeats`` times, the methods interleaved within each round (their order rotating from
 round to round); the tables report the median. ``vs per-image`` is the throughput ratio
@@ -69,12 +73,14 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/model_batching.py [--graph clip-vit-b32 dinov2-small
         mobilenetv2] [--model PATH] [--output NAME] [--graph-dir DIR] [--count 128]
-        [--batches 8 16 32] [--repeats 5] [--threads N] [--variants] [--no-pipeline]
+        [--batches 8 16 32] [--repeats 5] [--threads N] [--variants] [--profile]
+        [--no-pipeline]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -83,6 +89,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -379,6 +386,70 @@ def markdown_table(seconds: dict[str, list[float]], count: int) -> str:
     return "\n".join(lines)
 
 
+def op_profile(
+    path: Path, output: str, tensors: np.ndarray, threads: int | None, size: int
+) -> dict[str, float]:
+    """Kernel milliseconds per image by operator type, the images run in batches of ``size``.
+
+    ONNX Runtime's own profiler (``enable_profiling``) records each node's kernel time; the
+    first pass over the images warms the session up and is not counted, the next two are.
+    """
+    passes = 2
+    with tempfile.TemporaryDirectory(prefix="imageprism-profile-") as folder:
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(folder) / "profile")
+        sess = onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        name = sess.get_inputs()[0].name
+        for _ in range(1 + passes):
+            for start in range(0, len(tensors), size):
+                sess.run([output], {name: tensors[start : start + size]})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    runs = sorted(e["ts"] for e in events if e.get("name") == "model_run")
+    counted_from = runs[math.ceil(len(tensors) / size)]  # the first run after the warm-up
+    seconds: Counter[str] = Counter()
+    for event in events:
+        if (
+            event.get("cat") == "Node"
+            and event.get("name", "").endswith("_kernel_time")
+            and event["ts"] >= counted_from
+        ):
+            seconds[event["args"]["op_name"]] += event["dur"] / 1e3
+    return {op: value / (passes * len(tensors)) for op, value in seconds.items()}
+
+
+def profile_table(path: Path, output: str, tensors: np.ndarray, threads: int | None) -> str:
+    """Kernel ms per image by operator type, batch 1 against batch ``GOAL_BATCH``."""
+    per_image = {size: op_profile(path, output, tensors, threads, size) for size in (1, GOAL_BATCH)}
+    one, many = per_image[1], per_image[GOAL_BATCH]
+    total_one, total_many = sum(one.values()), sum(many.values())
+    lines = [
+        f"| operator type | batch 1 ms/image | share | batch {GOAL_BATCH} ms/image "
+        f"| batch {GOAL_BATCH} / batch 1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    top = sorted(one, key=one.get, reverse=True)  # type: ignore[arg-type]
+    shown, rest = top[:6], top[6:]
+    rows = [(op, one[op], many.get(op, 0.0)) for op in shown]
+    rows.append(
+        (
+            f"other ({len(rest)} types)",
+            sum(one[op] for op in rest),
+            sum(many.get(op, 0.0) for op in rest),
+        )
+    )
+    rows.append(("**all kernels**", total_one, total_many))
+    for label, a, b in rows:
+        ratio = f"{b / a:.2f}" if a else "-"
+        lines.append(f"| {label} | {a:.3f} | {100 * a / total_one:.1f}% | {b:.3f} | {ratio} |")
+    return "\n".join(lines)
+
+
 def variants_table(seconds: dict[str, list[float]], count: int) -> str:
     """One row per session setting: batch 1 and batch 16 images/s and their ratio."""
     lines = [
@@ -424,6 +495,8 @@ def reproduce_command(args: argparse.Namespace) -> str:
         command.append("--variants")
     if args.no_pipeline:
         command.append("--no-pipeline")
+    if args.profile:
+        command.append("--profile")
     return shlex.join(command)
 
 
@@ -511,6 +584,14 @@ def time_graph(
             "",
             variants_table(variant_seconds, count),
         ]
+    if args.profile:
+        lines += [
+            "",
+            f"Where the time goes (ONNX Runtime's profiler, kernel time per image by operator "
+            f"type, intra_op_threads {args.threads}, batch 1 against batch {GOAL_BATCH}):",
+            "",
+            profile_table(path, output, tensors, args.threads),
+        ]
     return lines
 
 
@@ -553,10 +634,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--threads",
         type=positive_int,
         default=None,
-        help="ONNX Runtime intra_op_threads (default: None, ONNX Runtime's choice)",
+        help="ONNX Runtime intra_op_threads (default: None: every core for a call made alone, "
+        "a share of them for calls run side by side)",
     )
     parser.add_argument(
         "--variants", action="store_true", help="also time ONNX Runtime session settings"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print kernel time per image by operator type (ONNX Runtime's profiler)",
     )
     parser.add_argument(
         "--no-pipeline", action="store_true", help="skip the ImagePrism embed_many tables"
@@ -578,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"error: no .jpg photos in {PHOTOS}\n")
 
     load_before = load_average()
-    threads = "None (ONNX Runtime's choice)" if args.threads is None else str(args.threads)
+    threads = "None (imageprism's default)" if args.threads is None else str(args.threads)
     print(f"intra_op_threads: {threads}; load average before: {load_before}")
     with tempfile.TemporaryDirectory(prefix="imageprism-vit-graphs-") as temporary:
         files = graph_files(args.graph, args.model, args.graph_dir or Path(temporary))
