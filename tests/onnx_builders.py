@@ -128,13 +128,23 @@ def clip_vision(dim: int = 512, *, dynamic_batch: bool = True, seed: int = 1) ->
 
 
 def dinov2(
-    dim: int = 384, tokens: int = 257, *, dynamic_batch: bool = True, seed: int = 2
+    dim: int = 384,
+    tokens: int = 257,
+    *,
+    dynamic_batch: bool = True,
+    seed: int = 2,
+    interpolated_positions: bool = False,
 ) -> bytes:
     """DINOv2 (ViT-S/14 by default): ``pixel_values`` → ``last_hidden_state``, ``pooler_output``.
 
     ``tokens`` is 1 (CLS) + a square grid of patches that divides 224 (257 = 1 + 16×16 patches
     of 14 pixels). The CLS token is an MLP of the 4×4-grid mean colours; ``pooler_output`` is
     the CLS token, as in ``transformers``' Dinov2Model.
+
+    ``interpolated_positions``: like the real export, add to the patch tokens a 5×5 grid of
+    position embeddings resized (bicubic) in the graph to the input's patch grid, computed
+    from the input's shape on every call, and reshape the tokens with the batch size read
+    from the input's shape.
     """
     cells = math.isqrt(tokens - 1)
     if tokens < 2 or cells * cells != tokens - 1 or 224 % cells:
@@ -149,6 +159,13 @@ def dinov2(
     patches = g.op("AveragePool", x, kernel_shape=[k, k], strides=[k, k])
     patches = g.op("Reshape", patches, g.const(np.array([0, 3, tokens - 1], np.int64)))
     patches = g.dense(g.op("Transpose", patches, perm=[0, 2, 1]), 3, dim)
+    if interpolated_positions:
+        patches = g.op("Add", patches, _resized_positions(g, x, dim, k))
+        batch = g.op(
+            "Slice", g.op("Shape", x), g.const(np.array([0], np.int64)), g.const(np.array([1]))
+        )
+        token_shape = g.op("Concat", batch, g.const(np.array([tokens - 1, dim])), axis=0)
+        patches = g.op("Reshape", patches, token_shape)
     g.op("Concat", cls3, patches, out="last_hidden_state", axis=1)
     b = _batch(dynamic_batch)
     return g.model(
@@ -156,6 +173,28 @@ def dinov2(
         [("last_hidden_state", [b, tokens, dim]), ("pooler_output", [b, dim])],
         "dinov2",
     )
+
+
+def _resized_positions(g: _Graph, x: str, dim: int, patch: int) -> str:
+    """[1, h*w, dim]: a 5×5 grid of position embeddings resized (bicubic) to the patch grid."""
+    trained = g.const(g.rng.standard_normal((1, dim, 5, 5)).astype(np.float32), "positions")
+    height_width = g.op(
+        "Slice", g.op("Shape", x), g.const(np.array([2], np.int64)), g.const(np.array([4]))
+    )
+    grid = g.op("Div", height_width, g.const(np.array([patch], np.int64)))
+    sizes = g.op("Concat", g.const(np.array([1, dim], np.int64)), grid, axis=0)
+    resized = g.op(
+        "Resize",
+        trained,
+        "",
+        "",
+        sizes,
+        mode="cubic",
+        cubic_coeff_a=-0.75,
+        coordinate_transformation_mode="pytorch_half_pixel",
+    )
+    rows = g.op("Transpose", resized, perm=[0, 2, 3, 1])
+    return g.op("Reshape", rows, g.const(np.array([1, -1, dim], np.int64)))
 
 
 def mobilenetv2_multi(*, dynamic_batch: bool = True, seed: int = 3) -> bytes:

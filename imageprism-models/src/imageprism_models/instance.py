@@ -6,11 +6,17 @@ DINOv2 ViT-S/14, Apache-2.0, 24 MB), input ``pixel_values``, output
 ``sefaburak/dinov2-small-onnx``, whose sha256 could not be established here, so
 the default is a file whose checksum is published and widely pinned. Score:
 cosine clipped to [0, 1]; unrelated photos sit near 0.
+
+DINOv2 resizes its position embeddings to the input's patch grid (bicubic) on
+every call; the recipe always feeds 224x224, so on first use that resize is
+computed once and stored in a cached copy of the graph (``fixed_size``), which
+makes a one-image call about a third faster.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +25,7 @@ from imageprism.hookspecs import hookimpl
 from imageprism.hub import ModelConfig, ModelFile
 from imageprism.presets import Preset
 from imageprism_models.embedding import ModelDimension
+from imageprism_models.fixed_size import with_size_constants_folded
 from imageprism_models.preprocess import DINOV2
 
 DINOV2_SMALL = ModelFile(
@@ -51,6 +58,10 @@ class InstanceDimension(ModelDimension):
 
     def __init__(self, config: InstanceConfig | None = None) -> None:
         super().__init__(config or InstanceConfig())
+        self.model.transform = self._fold_size_constants
+
+    def _fold_size_constants(self, path: Path) -> Path:
+        return with_size_constants_folded(path, self.recipe.crop, self.recipe.crop)
 
     def _vectors(self, batch: np.ndarray) -> np.ndarray:
         (hidden,) = self.model.run(batch, [self.config.output])  # type: ignore[attr-defined]

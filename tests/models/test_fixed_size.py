@@ -1,0 +1,87 @@
+"""Folding what a model graph derives from the input size alone (DINOv2's resized positions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_builders
+import onnxruntime
+import pytest
+
+import imageprism_models.fixed_size as fixed_size
+from imageprism import ImagePrism, prepare
+from imageprism.hub import derived_dir
+from imageprism_models.fixed_size import with_size_constants_folded
+from imageprism_models.preprocess import DINOV2
+
+
+def _ops(path: Path) -> list[str]:
+    return [node.op_type for node in onnx.load(str(path)).graph.node]
+
+
+def _run(path: Path, batch: np.ndarray) -> list[np.ndarray]:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"pixel_values": batch})
+
+
+@pytest.fixture
+def dinov2_with_positions(tmp_path: Path) -> Path:
+    return onnx_builders.save(
+        onnx_builders.dinov2(interpolated_positions=True), tmp_path / "dinov2.onnx"
+    )
+
+
+def test_the_position_resize_is_folded_and_any_batch_still_gives_the_same_outputs(
+    dinov2_with_positions,
+):
+    folded = with_size_constants_folded(dinov2_with_positions, 224, 224)
+    assert folded != dinov2_with_positions and folded.parent == derived_dir("fixed-size")
+    assert "Resize" in _ops(dinov2_with_positions) and "Resize" not in _ops(folded)
+    assert "Shape" in _ops(folded)  # the batch-size reshape still reads the batch
+    rng = np.random.default_rng(0)
+    for size in (1, 3):
+        batch = rng.standard_normal((size, 3, 224, 224)).astype(np.float32)
+        for want, got in zip(_run(dinov2_with_positions, batch), _run(folded, batch), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_folded_copy_is_reused_and_a_graph_with_nothing_to_fold_is_remembered(
+    dinov2_with_positions, tmp_path, monkeypatch
+):
+    plain = onnx_builders.save(onnx_builders.dinov2(), tmp_path / "plain.onnx")
+    folded = with_size_constants_folded(dinov2_with_positions, 224, 224)
+    assert with_size_constants_folded(plain, 224, 224) == plain
+
+    def no_second_look(*args):
+        raise AssertionError("folded again")
+
+    monkeypatch.setattr(fixed_size, "_folded", no_second_look)
+    assert with_size_constants_folded(dinov2_with_positions, 224, 224) == folded
+    assert with_size_constants_folded(plain, 224, 224) == plain
+    with pytest.raises(AssertionError, match="folded again"):  # another size, another fold
+        with_size_constants_folded(dinov2_with_positions, 196, 196)
+
+
+def test_a_copy_whose_outputs_differ_from_the_original_is_not_used(
+    dinov2_with_positions, monkeypatch
+):
+    monkeypatch.setattr(fixed_size, "_close", lambda a, b: False)
+    assert with_size_constants_folded(dinov2_with_positions, 224, 224) == dinov2_with_positions
+    assert not list(derived_dir("fixed-size").glob("*.onnx"))
+
+
+def test_the_instance_dimension_runs_the_folded_graph_with_the_same_embeddings(
+    dinov2_with_positions,
+):
+    prism = ImagePrism(["instance"], config={"instance": {"model_path": dinov2_with_positions}})
+    rng = np.random.default_rng(4)
+    images = [rng.integers(0, 256, (90, 120, 3), dtype=np.uint8) for _ in range(3)]
+    embeddings = prism.embed_many(images).embeddings
+    assert len(list(derived_dir("fixed-size").glob("*.onnx"))) == 1
+    (hidden, _) = _run(dinov2_with_positions, DINOV2.batch([prepare(i) for i in images]))
+    for embedding, cls in zip(embeddings, hidden[:, 0], strict=True):
+        np.testing.assert_allclose(
+            embedding["instance"], cls / np.linalg.norm(cls), rtol=1e-5, atol=1e-6
+        )
