@@ -176,7 +176,17 @@ def test_an_explicit_intra_op_threads_is_kept_when_calls_run_side_by_side(monkey
     assert threads == [3, 3, 3]
 
 
-def test_style_runs_one_image_per_model_call_unless_configured(monkeypatch):
+@pytest.mark.parametrize(
+    ("dimension", "default_calls"),
+    [
+        ("style", [1] * 6),  # MobileNetV2 is fastest an image at a time (see StyleDimension)
+        ("instance", [2] * 3),  # DINOv2, its resize folded, two at a time
+        ("semantic", [6]),  # CLIP: the whole chunk
+    ],
+)
+def test_models_run_their_own_images_per_call_unless_configured(
+    monkeypatch, dimension, default_calls
+):
     import onnxruntime
 
     calls: list[int] = []
@@ -189,17 +199,17 @@ def test_style_runs_one_image_per_model_call_unless_configured(monkeypatch):
     monkeypatch.setattr(onnxruntime.InferenceSession, "run", counting)
     rng = np.random.default_rng(7)
     images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(6)]
-    path = tiny_model("style")
-    one = ImagePrism(["style"], config={"style": {"model_path": path}}, threads=1)
-    by_one = one.embed_many(images).embeddings
-    assert calls == [1] * 6  # MobileNetV2 is faster an image at a time (see StyleDimension)
+    path = tiny_model(dimension)
+    default = ImagePrism([dimension], config={dimension: {"model_path": path}}, threads=1)
+    by_default = default.embed_many(images).embeddings
+    assert calls == default_calls
     calls.clear()
-    config = {"style": {"model_path": path, "images_per_call": 4}}
-    four = ImagePrism(["style"], config=config, threads=1)
+    config = {dimension: {"model_path": path, "images_per_call": 4}}
+    four = ImagePrism([dimension], config=config, threads=1)
     by_four = four.embed_many(images).embeddings
     assert calls == [4, 2]
-    for a, b in zip(by_one, by_four, strict=True):
-        np.testing.assert_allclose(a["style"], b["style"], rtol=1e-5, atol=1e-6)
+    for a, b in zip(by_default, by_four, strict=True):
+        np.testing.assert_allclose(a[dimension], b[dimension], rtol=1e-5, atol=1e-6)
 
 
 def test_semantic_embeddings_are_unit_length_and_identical_images_score_one():
