@@ -29,8 +29,9 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 class ModelDimension:
     """Base of a cosine dimension computed by one ONNX model.
 
-    Subclasses set ``name``, ``default_model``, ``recipe`` and ``version`` (and
-    may set ``images_per_call``) and implement ``_vectors`` (model outputs -> one vector per image).
+    Subclasses set ``name``, ``default_model``, ``recipe`` and ``version`` (and may
+    set ``images_per_call``) and implement ``_vectors`` (model outputs -> one vector
+    per image).
     """
 
     name: ClassVar[str]
