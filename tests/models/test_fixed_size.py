@@ -85,3 +85,13 @@ def test_the_instance_dimension_runs_the_folded_graph_with_the_same_embeddings(
         np.testing.assert_allclose(
             embedding["instance"], cls / np.linalg.norm(cls), rtol=1e-5, atol=1e-6
         )
+
+
+def test_a_graph_with_a_second_input_is_used_as_is(tmp_path):
+    model = onnx.load_from_string(onnx_builders.dinov2(interpolated_positions=True))
+    model.graph.input.append(
+        onnx.helper.make_tensor_value_info("scale", onnx.TensorProto.FLOAT, [1])
+    )
+    path = tmp_path / "two_inputs.onnx"
+    onnx.save(model, str(path))
+    assert with_size_constants_folded(path, 224, 224) == path

@@ -27,7 +27,8 @@ class FaceConfig(DimensionConfig):
         detector_path: A local detector model file instead of the default.
         min_face_score: Detection score below which a face is ignored (default: the
             detector's own).
-        intra_op_threads: ONNX Runtime intra-op threads.
+        intra_op_threads: ONNX Runtime intra-op threads (default: every core for a call
+            made alone, a share of them for calls the prism runs side by side).
     """
 
     embed_repo: str | None = None

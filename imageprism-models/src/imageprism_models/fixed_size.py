@@ -66,8 +66,10 @@ def with_size_constants_folded(path: Path, height: int, width: int) -> Path:
 def _size_only_frontier(graph: Any) -> list[str]:
     """Tensors computed from the input's shape alone that feed the rest of the graph."""
     initializers = {tensor.name for tensor in graph.initializer}
-    image = next(i.name for i in graph.input if i.name not in initializers)
-    values, size_only = {image}, set()
+    images = [i.name for i in graph.input if i.name not in initializers]
+    if len(images) != 1:  # only a graph fed nothing but the image batch is understood here
+        return []
+    values, size_only = set(images), set()
     size_only_nodes = []
     for node in graph.node:
         inputs = [name for name in node.input if name]
