@@ -650,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=positive_int,
         default=None,
         help="ONNX Runtime intra_op_threads (default: None: every core for a call made alone, "
-        "a share of them for calls run side by side)",
+        "a share of them in the prism's batch calls)",
     )
     parser.add_argument(
         "--variants", action="store_true", help="also time ONNX Runtime session settings"

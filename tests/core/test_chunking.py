@@ -82,7 +82,7 @@ def test_calls_run_side_by_side_share_the_cores_and_a_lone_call_does_not(monkeyp
     assert cores_per_call() is None
 
 
-def test_the_prism_declares_the_share_only_while_it_runs_chunks_concurrently(monkeypatch):
+def test_batch_calls_share_the_cores_threads_ways_and_a_single_embed_has_them_all(monkeypatch):
     monkeypatch.setattr(imageprism._threads, "available_cores", lambda: 6)
     registry, _ = registry_with("colour")
     seen: list[int | None] = []
@@ -102,6 +102,8 @@ def test_the_prism_declares_the_share_only_while_it_runs_chunks_concurrently(mon
         return prism
 
     make(3).embed_many(_images(12))
+    make(3).embed_many(_images(1))  # one chunk: the same share, so the same session
+    make(3).compare(*_images(2))
     assert seen and set(seen) == {2}  # six cores, three chunks at a time
     seen.clear()
     make(3).embed(_images(1)[0])

@@ -40,6 +40,8 @@ def test_the_position_resize_is_folded_and_any_batch_still_gives_the_same_output
     assert folded != dinov2_with_positions and folded.parent == derived_dir("fixed-size")
     assert "Resize" in _ops(dinov2_with_positions) and "Resize" not in _ops(folded)
     assert "Shape" in _ops(folded)  # the batch-size reshape still reads the batch
+    initializers = {t.name for t in onnx.load(str(folded)).graph.initializer}
+    assert not any(name.startswith("positions") for name in initializers)  # the grid is gone
     rng = np.random.default_rng(0)
     for size in (1, 3):
         batch = rng.standard_normal((size, 3, 224, 224)).astype(np.float32)
@@ -79,7 +81,8 @@ def test_the_instance_dimension_runs_the_folded_graph_with_the_same_embeddings(
     rng = np.random.default_rng(4)
     images = [rng.integers(0, 256, (90, 120, 3), dtype=np.uint8) for _ in range(3)]
     embeddings = prism.embed_many(images).embeddings
-    assert len(list(derived_dir("fixed-size").glob("*.onnx"))) == 1
+    (copy,) = derived_dir("fixed-size").glob("*.onnx")
+    assert prism._dimensions["instance"].model._path == copy  # the session runs the copy
     (hidden, _) = _run(dinov2_with_positions, DINOV2.batch([prepare(i) for i in images]))
     for embedding, cls in zip(embeddings, hidden[:, 0], strict=True):
         np.testing.assert_allclose(
@@ -95,3 +98,30 @@ def test_a_graph_with_a_second_input_is_used_as_is(tmp_path):
     path = tmp_path / "two_inputs.onnx"
     onnx.save(model, str(path))
     assert with_size_constants_folded(path, 224, 224) == path
+
+
+def test_a_shape_that_depends_on_pixel_values_is_never_folded(tmp_path):
+    # Shape(NonZero(x > 5)): zero for the zeros and the random batch the fold is checked on,
+    # not for brighter inputs; only the image input's own shape may be folded
+    helper = onnx.helper
+    nodes = [
+        helper.make_node("Greater", ["pixel_values", "five"], ["bright"]),
+        helper.make_node("NonZero", ["bright"], ["where"]),
+        helper.make_node("Shape", ["where"], ["where_shape"], start=1),
+        helper.make_node("Cast", ["where_shape"], ["count"], to=onnx.TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["pixel_values"], ["mean"], keepdims=0),
+        helper.make_node("Add", ["mean", "count"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "bright_count",
+        [helper.make_tensor_value_info("pixel_values", onnx.TensorProto.FLOAT, ["n", 3, 8, 8])],
+        [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, None)],
+        initializer=[onnx.numpy_helper.from_array(np.array(5.0, np.float32), "five")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "bright_count.onnx"
+    onnx.save(model, str(path))
+    assert with_size_constants_folded(path, 8, 8) == path
+    bright = np.full((1, 3, 8, 8), 10.0, np.float32)
+    assert _run(path, bright)[0] == pytest.approx(10.0 + 192)

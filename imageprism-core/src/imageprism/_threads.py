@@ -3,9 +3,11 @@
 ONNX Runtime gives every session as many threads as the machine has cores. When
 the prism embeds two chunks at once, two such calls would run four threads on two
 cores, and their busy-waiting threads slow each other and the image decoding
-beside them. So while the prism runs chunks concurrently, each worker declares its
-share of the cores, and a session opened inside (see ``imageprism.onnx``) takes
-that many threads; a call made alone keeps ONNX Runtime's default.
+beside them. So in its batch calls (``embed_many``, ``compare``, ``dedup``) the
+prism declares each call's share of the cores (cores / ``threads``), even for a
+batch of one chunk, so that one session per model serves them all, and a session
+opened inside (see ``imageprism.onnx``) takes that many threads; a single
+``embed`` keeps ONNX Runtime's default.
 """
 
 from __future__ import annotations

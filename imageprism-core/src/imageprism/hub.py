@@ -93,8 +93,8 @@ class ModelConfig(DimensionConfig):
     file as is.
 
     How it runs: ``intra_op_threads``, ONNX Runtime's threads per call (default:
-    every core for a call made alone, a share of them for calls the prism runs
-    concurrently); ``images_per_call``, most images per model call (default: the
+    every core for a single ``embed``, a share of them in the prism's batch
+    calls); ``images_per_call``, most images per model call (default: the
     dimension's own choice).
     """
 

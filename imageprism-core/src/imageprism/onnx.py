@@ -3,9 +3,9 @@
 Sessions are created lazily on first use, with ONNX Runtime's log noise
 silenced, and are safe to run from several threads (ONNX Runtime's ``run`` is
 thread-safe). Unless told a thread count, a session uses ONNX Runtime's default
-(every core) for a call made alone, and its share of the cores for a call the
-prism runs beside others (a second session of the same file, opened on first
-such call; see ``imageprism._threads``). Needs ``imageprism-core[onnx]``.
+(every core) for a single ``embed``, and its share of the cores in the prism's
+batch calls, which run several model calls at once (a second session of the same
+file; see ``imageprism._threads``). Needs ``imageprism-core[onnx]``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def _ort() -> Any:
 def load_session(path: Path, *, intra_op_threads: int | None = None) -> Any:
     """The process-wide ONNX Runtime session for ``path`` (created on first call).
 
-    ``intra_op_threads`` None means: ONNX Runtime's default for a call made alone, the
-    call's share of the cores while the prism runs several at once.
+    ``intra_op_threads`` None means: ONNX Runtime's default, or the call's share of the
+    cores inside the prism's batch calls (``imageprism._threads``).
 
     Raises:
         ModelFileError: the file is not a loadable ONNX model (truncated, corrupt, or not ONNX).
@@ -49,6 +49,9 @@ def load_session(path: Path, *, intra_op_threads: int | None = None) -> Any:
     if intra_op_threads is None:
         intra_op_threads = cores_per_call()
     key = (str(Path(path).resolve()), intra_op_threads)
+    session = _sessions.get(key)  # no lock: calls must not wait while another file loads
+    if session is not None:
+        return session
     with _sessions_lock:
         session = _sessions.get(key)
         if session is not None:
@@ -81,7 +84,7 @@ class OnnxModel:
         local_path: Use this file instead of the caches and the hub.
         dimension: The dimension using it (for messages).
         intra_op_threads: ONNX Runtime intra-op threads (default: every core for a call
-            made alone, a share of them for calls the prism runs concurrently).
+            made alone, a share of them in the prism's batch calls).
         transform: Applied to the verified file's path before loading (e.g. to add
             graph outputs); returns the path of the file to load.
         images_per_call: Most images per session call (default: the whole batch); some
@@ -139,8 +142,7 @@ class OnnxModel:
     @property
     def dynamic_batch(self) -> bool:
         """True when the first input's batch axis is symbolic, so batches run in one call."""
-        batch = self.input_shape[0] if self.input_shape else 1
-        return not isinstance(batch, int) or batch <= 0
+        return _dynamic_batch(self.session)
 
     def run(self, batch: np.ndarray, outputs: Sequence[str] | None = None) -> list[np.ndarray]:
         """Run a batch (first axis = images) and return the requested outputs, batch first.
@@ -151,10 +153,16 @@ class OnnxModel:
         names = list(outputs) if outputs is not None else None
         session = self.session
         feed = str(session.get_inputs()[0].name)
-        step = (self.images_per_call or len(batch)) if self.dynamic_batch else 1
+        step = (self.images_per_call or len(batch)) if _dynamic_batch(session) else 1
         if len(batch) <= step:
             return list(session.run(names, {feed: batch}))
         parts = [
             session.run(names, {feed: batch[i : i + step]}) for i in range(0, len(batch), step)
         ]
         return [np.concatenate([p[k] for p in parts], axis=0) for k in range(len(parts[0]))]
+
+
+def _dynamic_batch(session: Any) -> bool:
+    shape = list(session.get_inputs()[0].shape)
+    batch = shape[0] if shape else 1
+    return not isinstance(batch, int) or batch <= 0

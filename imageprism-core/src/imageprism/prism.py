@@ -340,20 +340,26 @@ class ImagePrism:
         return [indexes[start:end] for start, end in itertools.pairwise(bounds)]
 
     def _map_chunks(
-        self, name: str, dimension: Dimension, chunks: list[list[PreparedImage]]
+        self,
+        name: str,
+        dimension: Dimension,
+        chunks: list[list[PreparedImage]],
+        alone: bool = False,
     ) -> list[list[np.ndarray | ImagePrismError | None]]:
         """Embed chunks, ``threads`` at a time (Pillow and ONNX Runtime release the GIL).
 
-        Model calls made concurrently share the cores (``_threads.sharing_cores``).
+        Model calls share the cores ``threads`` ways (``_threads.sharing_cores``), even
+        when a batch has a single chunk, so a prism uses one ONNX Runtime session per
+        model for all its batch calls; ``alone`` (one image, ``embed``) gives the one
+        call every core.
         """
-        if self.threads == 1 or len(chunks) == 1:
-            return [self._embed_chunk(name, dimension, chunk) for chunk in chunks]
-        concurrent = min(self.threads, len(chunks))
 
         def embed(chunk: list[PreparedImage]) -> list[np.ndarray | ImagePrismError | None]:
-            with sharing_cores(concurrent):
+            with sharing_cores(1 if alone else self.threads):
                 return self._embed_chunk(name, dimension, chunk)
 
+        if self.threads == 1 or len(chunks) == 1:
+            return [embed(chunk) for chunk in chunks]
         return list(self._pool.map(embed, chunks))
 
     @cached_property
@@ -463,9 +469,11 @@ class ImagePrism:
                 future.set_result(value)
 
     def _embed_prepared(
-        self, images: Sequence[PreparedImage]
+        self, images: Sequence[PreparedImage], alone: bool = False
     ) -> tuple[list[Embeddings], dict[int, ImagePrismError]]:
         """Embed every image on every dimension through the cache.
+
+        ``alone``: a single image whose model calls may use every core (``embed``).
 
         Returns the embeddings per image and the failures by index (an image
         that fails in one dimension is a failed image).
@@ -480,7 +488,9 @@ class ImagePrism:
             values, mine, theirs = self._claim(dimension.fingerprint, by_digest)
             try:
                 chunks = self._chunks([by_digest[digest][0] for digest in mine])
-                outs = self._map_chunks(name, dimension, [[images[i] for i in c] for c in chunks])
+                outs = self._map_chunks(
+                    name, dimension, [[images[i] for i in c] for c in chunks], alone
+                )
                 for chunk, out in zip(chunks, outs, strict=True):
                     done = {images[i].digest: value for i, value in zip(chunk, out, strict=True)}
                     self._settle(dimension.fingerprint, done)  # one store commit per chunk
@@ -569,7 +579,9 @@ class ImagePrism:
             ImageLoadError: the image cannot be loaded (names the source).
             DimensionError: a dimension failed on the image (names the plugin and the image).
         """
-        results, failed = self._embed_prepared([prepare(image, max_pixels=self.max_pixels)])
+        results, failed = self._embed_prepared(
+            [prepare(image, max_pixels=self.max_pixels)], alone=True
+        )
         if failed:
             raise failed[0]
         return results[0]

@@ -28,7 +28,7 @@ class FaceConfig(DimensionConfig):
         min_face_score: Detection score below which a face is ignored (default: the
             detector's own).
         intra_op_threads: ONNX Runtime intra-op threads (default: every core for a call
-            made alone, a share of them for calls the prism runs side by side).
+            made alone, a share of them in the prism's batch calls).
     """
 
     embed_repo: str | None = None

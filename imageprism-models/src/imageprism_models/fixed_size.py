@@ -8,12 +8,15 @@ dimensions always feed one size (the recipe's crop), so those tensors are
 constants: this module evaluates them once for that size, stores them in a copy
 of the graph as initializers and drops the nodes that computed them.
 
-Only tensors that depend on the input's shape (through ``Shape`` or ``Size``),
-never on its values, and that come out the same for batches of 1 and 2 are
-folded, so the copy still takes any batch. The copy is checked against the
-original on a random batch before it is used; a graph with nothing to fold, or
-whose copy does not give the same outputs, is used as is. Copies are cached under
-``IMAGEPRISM_CACHE_DIR`` keyed by the source's sha256 and the size.
+What is folded: tensors computed only from ``Shape``/``Size`` of the image input
+itself and from constants (never from pixel values or from the shape of an
+intermediate tensor, which some operators make depend on the pixels), and that
+come out the same for batches of 1 and 3, so the copy still takes any batch. The
+copy must give the same outputs as the original on a random batch of 3 before it
+is used; a graph with nothing to fold, one whose copy differs, one with more
+inputs than the image or with external data is used as is. Copies are cached
+under ``IMAGEPRISM_CACHE_DIR``, keyed by the source's sha256, the size and the
+ONNX Runtime version that computed the constants.
 """
 
 from __future__ import annotations
@@ -28,22 +31,26 @@ from imageprism._optional import require
 from imageprism.errors import ModelFileError
 from imageprism.hub import derived_dir, sha256_of
 
-_VERSION = "1"
+_VERSION = "2"
 _SHAPE_READERS = frozenset({"Shape", "Size"})
+_PROBE_BATCHES = (1, 3)
+
+
+class _CannotProbe(Exception):
+    """ONNX Runtime could not run the graph to evaluate or check the fold."""
 
 
 def with_size_constants_folded(path: Path, height: int, width: int) -> Path:
     """``path``, or a cached copy where every input-size-only tensor is a constant.
 
     Args:
-        path: An ONNX model whose first input is an NxCxHxW image batch.
+        path: An ONNX model whose only input is an NxCxHxW image batch.
         height: The only input height the caller will feed.
         width: The only input width the caller will feed.
     """
-    onnx = require(
-        "onnx", "the model pack needs the onnx package: pip install onnx", ModelFileError
-    )
-    stem = f"{sha256_of(path)}-{height}x{width}-v{_VERSION}"
+    onnx = require("onnx", "the model pack needs onnx: pip install onnx", ModelFileError)
+    ort = _ort()
+    stem = f"{sha256_of(path)}-{height}x{width}-ort{ort.__version__}-v{_VERSION}"
     folder = derived_dir("fixed-size")
     target, unchanged = folder / f"{stem}.onnx", folder / f"{stem}.unchanged"
     if target.is_file():
@@ -51,12 +58,17 @@ def with_size_constants_folded(path: Path, height: int, width: int) -> Path:
     if unchanged.is_file():
         return path
     try:
-        model = onnx.load(str(path))
-    except Exception as err:  # protobuf DecodeError, missing external data, ...
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # protobuf DecodeError, ...
         raise ModelFileError(
             f"model file {path} cannot be read as an ONNX model: {type(err).__name__}: {err}"
         ) from err
-    folded = _folded(model, height, width)
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        return path  # its weights live beside it: a copy would go stale when they change
+    try:
+        folded = _folded(model, height, width)
+    except _CannotProbe:
+        return path  # may work another time (e.g. after a memory error): no marker
     if folded is None:
         atomic_write(unchanged, lambda temp: temp.write_text("nothing to fold\n"))
         return path
@@ -73,7 +85,7 @@ def _size_only_frontier(graph: Any) -> list[str]:
     size_only_nodes = []
     for node in graph.node:
         inputs = [name for name in node.input if name]
-        if node.op_type in _SHAPE_READERS and inputs and inputs[0] in values | size_only:
+        if node.op_type in _SHAPE_READERS and inputs == images:
             size_only.update(node.output)
             size_only_nodes.append(node)
         elif any(name in values for name in inputs) or _has_subgraph(node):
@@ -96,15 +108,26 @@ def _has_subgraph(node: Any) -> bool:
     return any(attribute.g.node or attribute.graphs for attribute in node.attribute)
 
 
-def _session(model: Any) -> Any:
-    ort = require(
-        "onnxruntime", 'needs onnxruntime: pip install "imageprism-core[onnx]"', ModelFileError
+def _ort() -> Any:
+    return require(
+        "onnxruntime",
+        'the model pack needs onnxruntime: pip install "imageprism-core[onnx]"',
+        ModelFileError,
     )
+
+
+def _run(model: Any, outputs: list[str] | None, feed: dict[str, np.ndarray]) -> list[Any]:
+    """``model`` run once by ONNX Runtime (``_CannotProbe`` when it cannot)."""
+    ort = _ort()
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(
-        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    try:
+        session = ort.InferenceSession(
+            model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        return list(session.run(outputs, feed))
+    except Exception as err:
+        raise _CannotProbe(str(err)) from err
 
 
 def _image_input(model: Any) -> tuple[str, int]:
@@ -127,25 +150,24 @@ def _folded(model: Any, height: int, width: int) -> Any | None:
     probe.CopyFrom(model)
     known = {o.name for o in probe.graph.output}
     probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in frontier if t not in known)
-    try:
-        session = _session(probe)
-        runs = [
-            dict(
-                zip(
-                    frontier,
-                    session.run(frontier, {name: np.zeros((batch, channels, height, width), "f")}),
-                    strict=True,
-                )
+    runs = [
+        dict(
+            zip(
+                frontier,
+                _run(probe, frontier, {name: np.zeros((batch, channels, height, width), "f")}),
+                strict=True,
             )
-            for batch in (1, 2)
-        ]
-    except Exception:  # a graph ONNX Runtime cannot run this way: leave it as it is
-        return None
+        )
+        for batch in _PROBE_BATCHES
+    ]
     constant = {
         tensor: runs[0][tensor]
         for tensor in frontier
-        if runs[0][tensor].shape == runs[1][tensor].shape
-        and np.array_equal(runs[0][tensor], runs[1][tensor])
+        if all(
+            run[tensor].shape == runs[0][tensor].shape
+            and np.array_equal(run[tensor], runs[0][tensor])
+            for run in runs[1:]
+        )
     }
     if not constant:
         return None
@@ -155,6 +177,11 @@ def _folded(model: Any, height: int, width: int) -> Any | None:
     kept = [node for node in graph.node if not set(node.output) & constant.keys()]
     del graph.node[:]
     graph.node.extend(_live(kept, {o.name for o in graph.output}))
+    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    for tensor in [t for t in graph.initializer if t.name not in read]:
+        graph.initializer.remove(tensor)  # e.g. the position grid the folded resize read
+    for listed in [i for i in graph.input if i.name not in read and i.name != name]:
+        graph.input.remove(listed)  # old files list initializers as inputs too
     graph.initializer.extend(
         onnx.numpy_helper.from_array(np.asarray(value), tensor)
         for tensor, value in constant.items()
@@ -177,12 +204,13 @@ def _live(nodes: list[Any], outputs: set[str]) -> list[Any]:
 def _same_outputs(
     original: Any, folded: Any, name: str, channels: int, height: int, width: int
 ) -> bool:
-    """Whether both graphs give the same outputs for a random batch of 2 at the size."""
-    batch = np.random.default_rng(0).standard_normal((2, channels, height, width), "f")
+    """Whether both graphs give the same outputs for a random batch of 3 at the size."""
+    shape = (_PROBE_BATCHES[-1], channels, height, width)
+    feed = {name: np.random.default_rng(0).standard_normal(shape, "f")}
+    expected = _run(original, None, feed)
     try:
-        expected = _session(original).run(None, {name: batch})
-        got = _session(folded).run(None, {name: batch})
-    except Exception:
+        got = _run(folded, None, feed)
+    except _CannotProbe:  # the copy is broken (e.g. a node lost an input it needed)
         return False
     return all(_close(a, b) for a, b in zip(expected, got, strict=True))
 
