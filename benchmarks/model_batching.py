@@ -279,7 +279,8 @@ def session(path: Path, threads: int | None, **settings: Any) -> Any:
     """An ONNX Runtime CPU session with the given intra-op threads and settings.
 
     ``settings``: ``level``, a ``GraphOptimizationLevel``; ``entries``, session config
-    entries by key (e.g. ``{"session.intra_op.allow_spinning": "0"}``).
+    entries by key (e.g. ``{"session.intra_op.allow_spinning": "0"}``); ``profile``, the
+    file prefix of ONNX Runtime's profile (profiling on).
     """
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
@@ -287,6 +288,9 @@ def session(path: Path, threads: int | None, **settings: Any) -> Any:
         options.intra_op_num_threads = threads
     if "level" in settings:
         options.graph_optimization_level = settings["level"]
+    if "profile" in settings:
+        options.enable_profiling = True
+        options.profile_file_prefix = settings["profile"]
     for key, value in settings.get("entries", {}).items():
         options.add_session_config_entry(key, value)
     return onnxruntime.InferenceSession(
@@ -400,19 +404,11 @@ def op_profile(
     """
     passes = 2
     with tempfile.TemporaryDirectory(prefix="imageprism-profile-") as folder:
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(folder) / "profile")
-        sess = onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        sess = session(path, threads, profile=str(Path(folder) / "profile"))
         name = sess.get_inputs()[0].name
+        one_pass = in_batches(lambda batch: sess.run([output], {name: batch}), tensors, size)
         for _ in range(1 + passes):
-            for start in range(0, len(tensors), size):
-                sess.run([output], {name: tensors[start : start + size]})
+            one_pass()
         events = json.loads(Path(sess.end_profiling()).read_text())
     runs = sorted(e["ts"] for e in events if e.get("name") == "model_run")
     counted_from = runs[math.ceil(len(tensors) / size)]  # the first run after the warm-up

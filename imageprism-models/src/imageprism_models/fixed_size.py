@@ -75,17 +75,13 @@ def with_size_constants_folded(path: Path, height: int, width: int) -> Path:
     return atomic_write(target, lambda temp: onnx.save(folded, str(temp)))
 
 
-def _size_only_frontier(graph: Any) -> list[str]:
-    """Tensors computed from the input's shape alone that feed the rest of the graph."""
-    initializers = {tensor.name for tensor in graph.initializer}
-    images = [i.name for i in graph.input if i.name not in initializers]
-    if len(images) != 1:  # only a graph fed nothing but the image batch is understood here
-        return []
-    values, size_only = set(images), set()
+def _size_only_frontier(graph: Any, image: str) -> list[str]:
+    """Tensors computed from the shape of input ``image`` alone that feed the rest of the graph."""
+    values, size_only = {image}, set()
     size_only_nodes = []
     for node in graph.node:
         inputs = [name for name in node.input if name]
-        if node.op_type in _SHAPE_READERS and inputs == images:
+        if node.op_type in _SHAPE_READERS and inputs == [image]:
             size_only.update(node.output)
             size_only_nodes.append(node)
         elif any(name in values for name in inputs) or _has_subgraph(node):
@@ -130,22 +126,26 @@ def _run(model: Any, outputs: list[str] | None, feed: dict[str, np.ndarray]) -> 
         raise _CannotProbe(str(err)) from err
 
 
-def _image_input(model: Any) -> tuple[str, int]:
-    initializers = {tensor.name for tensor in model.graph.initializer}
-    first = next(i for i in model.graph.input if i.name not in initializers)
-    dims = first.type.tensor_type.shape.dim
+def _image_input(graph: Any) -> tuple[str, int] | None:
+    """The graph's one fed input and its channels (3 unless static), or None if it has more."""
+    initializers = {tensor.name for tensor in graph.initializer}
+    fed = [i for i in graph.input if i.name not in initializers]
+    if len(fed) != 1:  # only a graph fed nothing but the image batch is understood here
+        return None
+    dims = fed[0].type.tensor_type.shape.dim
     channels = dims[1].dim_value if len(dims) == 4 and dims[1].dim_value > 0 else 3
-    return first.name, channels
+    return fed[0].name, channels
 
 
 def _folded(model: Any, height: int, width: int) -> Any | None:
     """A copy of ``model`` with the batch-independent size-only tensors folded, or None."""
     import onnx
 
-    frontier = _size_only_frontier(model.graph)
-    if not frontier:
+    image = _image_input(model.graph)
+    frontier = _size_only_frontier(model.graph, image[0]) if image else []
+    if not image or not frontier:
         return None
-    name, channels = _image_input(model)
+    name, channels = image
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     known = {o.name for o in probe.graph.output}

@@ -12,6 +12,7 @@ This is the decoding of OpenCV's ``FaceDetectorYN``.
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -86,37 +87,31 @@ class YuNetDetector:
             f"/iou={self.iou_threshold!r}/size={self.input_size!r}"
         )
         self.fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
-        self._loaded = False
-        self._fixed_size: tuple[int, int] | None = None
 
     @property
     def session(self) -> Any:
         """The shared ONNX Runtime session (loaded on first use; see ``load_session``)."""
-        if not self._loaded:
-            self._load()
+        self.fixed_size  # noqa: B018 (checks input_size against the file on first use)
         return load_session(self.path, intra_op_threads=self.intra_op_threads)
 
-    @property
+    @cached_property
     def fixed_size(self) -> tuple[int, int] | None:
-        """``(width, height)`` when the model's input shape is static, else None."""
-        if not self._loaded:
-            self._load()
-        return self._fixed_size
+        """``(width, height)`` when the model's input shape is static, else None.
 
-    def _load(self) -> None:
+        Raises:
+            ValueError: the input is static and ``input_size`` asks for another size.
+        """
         session = load_session(self.path, intra_op_threads=self.intra_op_threads)
         shape = list(session.get_inputs()[0].shape)
         height, width = shape[2:4] if len(shape) == 4 else (None, None)
-        fixed = None
-        if isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0:
-            fixed = (width, height)
-            if self.input_size is not None and self.input_size != fixed:
-                raise ValueError(
-                    f"{self.path} takes a fixed {width}x{height} input, "
-                    f"not input_size={self.input_size!r}"
-                )
-        self._fixed_size = fixed
-        self._loaded = True
+        if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
+            return None
+        if self.input_size is not None and self.input_size != (width, height):
+            raise ValueError(
+                f"{self.path} takes a fixed {width}x{height} input, "
+                f"not input_size={self.input_size!r}"
+            )
+        return (width, height)
 
     def _network_size(self, width: int, height: int) -> tuple[float, int, int]:
         """Scale from the image to the network input, and the padded input's width and height."""
