@@ -102,3 +102,6 @@ def test_a_yunet_file_with_a_fixed_640_input_finds_the_same_faces(tmp_path: Path
             assert np.abs(a.landmarks - b.landmarks).max() < 0.05 * (a.box[2] - a.box[0])
         checked += len(want)
     assert checked >= 12
+    mismatched = YuNetDetector(fixed_path, input_size=(320, 320))
+    with pytest.raises(ValueError, match="takes a fixed 640x640 input, not input_size"):
+        mismatched.detect(prepare(FACES / "img20.jpg").array())
