@@ -84,6 +84,15 @@ def test_similarity_is_fraction_of_matching_bits_combined():
     assert dims["min"].similarity(a, b) == pytest.approx(56 / 64)
 
 
+@pytest.mark.parametrize("grey", [(200, 0, 0), (201, 1, 0), (37, 37, 37), (128, 64, 250)])
+def test_flat_images_of_any_colour_and_size_hash_alike(grey):
+    # A flat image has no structure: its bits must not come from floating-point noise.
+    dimension = HashDimension()
+    reference = dimension.embed(prepare(np.full((30, 40, 3), (90, 90, 90), np.uint8)))
+    flat = dimension.embed(prepare(np.full((31, 47, 3), grey, np.uint8)))
+    assert dimension.similarity(reference, flat) == 1.0
+
+
 def test_similarity_rejects_embeddings_of_another_size():
     with pytest.raises(ValueError, match="shape"):
         HashDimension().similarity(np.zeros(24, np.uint8), np.zeros(8, np.uint8))

@@ -26,9 +26,13 @@ from imageprism.presets import HASH_PRESETS, Preset
 
 HashAlgorithm = Literal["phash", "dhash", "ahash"]
 
-_PREPROCESSING_VERSION = "2"  # bump whenever the pixels fed to the hashes change
+_PREPROCESSING_VERSION = "3"  # bump whenever the pixels fed to the hashes change
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint16)
 _CHUNK_BYTES = 8 << 20  # XOR work per chunk in similarity_many
+# Decimals kept of DCT coefficients and grid averages (grey levels, 0..255) before bits
+# are taken: below this, differences are floating-point noise of the matrix products, and
+# on a flat image that noise (which depends on the BLAS kernel) would decide every bit.
+_DECIMALS = 6
 
 
 def _popcount_bytes(values: np.ndarray) -> np.ndarray:
@@ -161,15 +165,16 @@ class HashDimension:
         rows, columns9, columns = self._box
         bits: dict[str, np.ndarray] = {}
         if "phash" in self.config.algorithms:
-            low = self._dct @ squares @ self._dct.T
+            low = np.round(self._dct @ squares @ self._dct.T, _DECIMALS)
             medians = np.median(low[:, 1:, 1:].reshape(len(squares), -1), axis=1)
             bits["phash"] = low > medians[:, None, None]  # median without row/column 0, as 0.1
         if "dhash" in self.config.algorithms:
-            grid = rows @ squares @ columns9.T  # size x (size + 1)
+            grid = np.round(rows @ squares @ columns9.T, _DECIMALS)  # size x (size + 1)
             bits["dhash"] = grid[:, :, 1:] > grid[:, :, :-1]
         if "ahash" in self.config.algorithms:
-            grid = rows @ squares @ columns.T
-            bits["ahash"] = grid > grid.mean(axis=(1, 2), keepdims=True)
+            grid = np.round(rows @ squares @ columns.T, _DECIMALS)
+            mean = np.round(grid.mean(axis=(1, 2), keepdims=True), _DECIMALS)
+            bits["ahash"] = grid > mean
         return bits
 
     def embed(self, image: PreparedImage) -> np.ndarray:
