@@ -54,7 +54,7 @@ import numpy as np
 from _common import positive_int
 
 from imageprism import ImagePrism
-from imageprism.images import prepare
+from imageprism.io.images import prepare
 from imageprism_face import FaceConfig
 from imageprism_face.dimension import DETECTION_SIDE
 

@@ -98,7 +98,7 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 from pydantic import ValidationError
 
 from imageprism import HashConfig, prepare
-from imageprism.dimensions.hash import HashDimension
+from imageprism.builtins.hash import HashDimension
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDER = REPO_ROOT.parent / "shared" / "data" / "photos"

@@ -105,8 +105,8 @@ from _common import positive_int
 from _vit_graphs import saved_graph
 
 from imageprism import ImagePrism, prepare
-from imageprism.hub import ModelFile
-from imageprism.onnx import OnnxModel
+from imageprism.runtime.hub import ModelFile
+from imageprism.runtime.onnx import OnnxModel
 from imageprism_models.fixed_size import with_size_constants_folded
 from imageprism_models.preprocess import CLIP, DINOV2, MOBILENETV2, Recipe
 

@@ -1,6 +1,6 @@
 """Every built-in preset on its named benchmark set: the threshold's rule, precision and recall.
 
-The sets (``imageprism.presets.BENCHMARKS``), each read from ``../shared`` beside the
+The sets (``imageprism.thresholds.presets.BENCHMARKS``), each read from ``../shared`` beside the
 repository:
 
 - ``photos-transforms/v1`` (hash with the default ``HashConfig``; style ``exact`` and
@@ -24,9 +24,10 @@ repository:
   the table, each of these two presets also says how many negatives it matches by
   ``master.csv`` label (same person, different people, pair not in ``master.csv``).
 - ``faces-master/v1`` (face ``similar``): the 300 labelled pairs of
-  ``../shared/data/faces/master.csv`` read with ``imageprism.calibrate.read_pairs``, scored by
-  ``calibrate`` with ``FaceConfig(embedder="dlib", detector="yunet", detector_path=<../shared
-  YuNet>)``; a side without a face leaves the pair unscored (never a match).
+  ``../shared/data/faces/master.csv`` read with
+  ``imageprism.thresholds.calibrate.read_pairs``, scored by ``calibrate`` with
+  ``FaceConfig(embedder="dlib", detector="yunet", detector_path=<../shared YuNet>)``; a side
+  without a face leaves the pair unscored (never a match).
 - ``style-renderings/v1`` (style ``similar``): the first 20 photos of ``../shared/data/photos``
   in the 5 renderings of ``benchmarks/style_probe.py``, embedded with the MobileNetV2 of
   ``../shared/models/mobilenetv2`` (torchvision weights; the pinned default file is another
@@ -34,10 +35,10 @@ repository:
   both have the same rendering.
 
 Each preset's threshold comes from a rule on its set (the ``fitted`` column, from
-``imageprism.calibrate.fit_threshold``), rounded to 2 decimals in the direction that keeps
-the rule (``recorded``, what the preset registers); precision and recall are measured at the
-recorded threshold with ``measure_threshold`` (an unscored pair never matches; the table
-counts them):
+``imageprism.thresholds.calibrate.fit_threshold``), rounded to 2 decimals in the direction
+that keeps the rule (``recorded``, what the preset registers); precision and recall are
+measured at the recorded threshold with ``measure_threshold`` (an unscored pair never
+matches; the table counts them):
 
 - ``exact`` (every dimension): the highest threshold (a midpoint between observed scores)
   that still matches 99% of the re-encodes and resizes (an unscored one counts as missed),
@@ -52,7 +53,7 @@ pairs (face, style), ``exact`` can come out below ``near-duplicate``.
 
 The ``semantic`` and ``instance`` presets cannot be measured here (their model files cannot
 be downloaded); they are listed as not measured. Profile presets are derived from their
-dimensions' (``imageprism.presets``) and not measured either.
+dimensions' (``imageprism.thresholds.presets``) and not measured either.
 
 ``--check`` exits 1 when a registered preset's threshold, precision or recall differs from
 the measurement (beyond 1e-9), or its benchmark from the set measured.
@@ -80,9 +81,9 @@ from pathlib import Path
 import numpy as np
 
 from imageprism import ImagePrism
-from imageprism.calibrate import calibrate, fit_threshold, measure_threshold, read_pairs
-from imageprism.dimension import Dimension
-from imageprism.presets import BENCHMARKS, presets
+from imageprism.plugin.dimension import Dimension
+from imageprism.thresholds.calibrate import calibrate, fit_threshold, measure_threshold, read_pairs
+from imageprism.thresholds.presets import BENCHMARKS, presets
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"

@@ -21,10 +21,10 @@ come out as its own representative: the script checks it (``all unique``). The i
 ``ImagePrism.dedup`` holds after embedding: one ``{"hash": row}`` dict per item over one
 ``N x bytes`` matrix; weight 1.0, ``missing_scores="zero"``. Five methods, side by side:
 
-- ``exact``: ``imageprism.dedup.dedup_embeddings(..., backend="exact")``, what
+- ``exact``: ``imageprism.dedup.engine.dedup_embeddings(..., backend="exact")``, what
   ``ImagePrism.dedup`` calls after embedding (multi-index hashing finds the candidate pairs,
   then the greedy pass scores only those). The library probes the hash tables with a numba
-  kernel (``imageprism._hamming_kernel``) from ``imageprism.candidates._COMPILED_FROM``
+  kernel (``imageprism.dedup._hamming_kernel``) from ``imageprism.dedup.candidates._COMPILED_FROM``
   (150,000) codes, one code per hash set and item (so from ``N`` = 25,000 for ``default``,
   150,000 for ``single``), when numba is installed; with NumPy below, or without numba. The
   column's name says "numba probing" when numba is importable ("NumPy probing" when not), and
@@ -139,12 +139,12 @@ from _common import positive_int
 from pydantic import BaseModel, ConfigDict
 
 from imageprism import DimensionSpec, HashConfig, ImagePrism, candidates, hookimpl
-from imageprism.dedup import dedup_embeddings, greedy_groups, greedy_groups_many
-from imageprism.dimension import Dimension, Metric
-from imageprism.dimensions.hash import HashDimension
-from imageprism.images import PreparedImage
-from imageprism.index import ImageIndex
-from imageprism.plugins import Registry
+from imageprism.builtins.hash import HashDimension
+from imageprism.dedup.engine import dedup_embeddings, greedy_groups, greedy_groups_many
+from imageprism.index.index import ImageIndex
+from imageprism.io.images import PreparedImage
+from imageprism.plugin.dimension import Dimension, Metric
+from imageprism.plugin.registry import Registry
 from imageprism.scoring import EmbeddingTable, cosine_scores
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +157,7 @@ THRESHOLD = 0.9  # ImagePrism.dedup's default
 NAME = "hash"
 WEIGHTS = {NAME: 1.0}
 METHODS = ("exact", "numpy", "faiss", "greedy", "pairwise")
-KERNEL = "imageprism._hamming_kernel"  # the compiled probing, imported only when it is used
+KERNEL = "imageprism.dedup._hamming_kernel"  # the compiled probing, imported only when it is used
 FLOAT_KINDS = ("clustered", "uniform")
 K = 10
 FLOAT_NAME = "float"
@@ -335,7 +335,7 @@ def dedup_numpy(dimension: HashDimension, embeddings: Embeddings) -> Labels:
     (``candidates._COMPILED_FROM``, in codes) changes nothing elsewhere.
     """
     if not hasattr(candidates, "_COMPILED_FROM"):
-        raise RuntimeError("imageprism.candidates._COMPILED_FROM is gone: update dedup_numpy")
+        raise RuntimeError("imageprism.dedup.candidates._COMPILED_FROM is gone: update dedup_numpy")
     candidates._COMPILED_FROM = sys.maxsize
     found = dedup_exact(dimension, embeddings)
     if KERNEL in sys.modules:

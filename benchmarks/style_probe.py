@@ -45,8 +45,8 @@ import onnxruntime
 from PIL import Image, ImageFilter, ImageOps
 
 from imageprism import ImagePrism, prepare
-from imageprism.hub import ModelFile
-from imageprism.onnx import OnnxModel
+from imageprism.runtime.hub import ModelFile
+from imageprism.runtime.onnx import OnnxModel
 from imageprism_models.embedding import cosine_scores
 from imageprism_models.preprocess import MOBILENETV2
 

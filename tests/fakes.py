@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from imageprism import DimensionSpec, PreparedImage, hookimpl
-from imageprism.plugins import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, Registry
+from imageprism.plugin.registry import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, Registry
 
 
 class MeanColourConfig(BaseModel):

@@ -2,7 +2,7 @@
 
 ``build_corpus(folder)`` writes one file per case (the "missing" case writes
 nothing, the "directory" case makes a folder) and returns the cases. Each case
-says what ``imageprism.images.prepare(path).rgb()`` must do with it:
+says what ``imageprism.io.images.prepare(path).rgb()`` must do with it:
 
 - ``"loads"``: an RGB image of ``size`` (width, height, after EXIF orientation),
   whose pixels at ``probes`` have the given colours (within ``tolerance``);

@@ -9,8 +9,8 @@ import pytest
 from hubstub import HubStub
 from huggingface_hub import constants
 
-import imageprism.hub
-import imageprism.onnx
+import imageprism.runtime.hub
+import imageprism.runtime.onnx
 
 
 @pytest.fixture(autouse=True)
@@ -21,8 +21,8 @@ def isolated_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(imageprism.hub, "_verified", {})
-    monkeypatch.setattr(imageprism.onnx, "_sessions", {})
+    monkeypatch.setattr(imageprism.runtime.hub, "_verified", {})
+    monkeypatch.setattr(imageprism.runtime.onnx, "_sessions", {})
     return tmp_path
 
 

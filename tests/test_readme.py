@@ -40,7 +40,7 @@ def test_readme_commands_are_the_task_runner_and_ci_runs_the_test_one():
 
 
 def test_readme_profile_table_matches_the_code():
-    from imageprism.profiles import BUILTIN_PROFILES
+    from imageprism.builtins.profiles import BUILTIN_PROFILES
 
     for profile in BUILTIN_PROFILES:
         row = re.search(rf"\| `{profile.name}` \| (.*?) \|", README).group(1)
@@ -49,7 +49,7 @@ def test_readme_profile_table_matches_the_code():
 
 
 def test_readme_mentions_every_hook():
-    from imageprism import hookspecs
+    from imageprism.plugin import hookspecs
 
     hooks = [name for name in dir(hookspecs) if name.startswith("imageprism_")]
     assert hooks

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from imageprism.calibrate import load_calibration
-from imageprism.cli import main
-from imageprism.presets import presets
+from imageprism.cli.commands import main
+from imageprism.thresholds.calibrate import load_calibration
+from imageprism.thresholds.presets import presets
 
 
 def run(capsys, *args):
@@ -109,12 +109,12 @@ def test_a_bad_csv_exits_2_with_one_line(capsys, tmp_path):
 
 
 def test_a_bad_save_name_exits_2_before_any_work(capsys, pairs_csv, monkeypatch):
-    import imageprism.calibrate
+    import imageprism.thresholds.calibrate
 
     def fail(*args, **kwargs):
         raise AssertionError("embedded before checking the name")
 
-    monkeypatch.setattr(imageprism.calibrate, "calibrate", fail)
+    monkeypatch.setattr(imageprism.thresholds.calibrate, "calibrate", fail)
     code, _, err = run(capsys, "calibrate", str(pairs_csv), "--save", "../escape")
     assert code == 2
     assert "a calibration name is" in err

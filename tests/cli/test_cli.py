@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from imageprism.cli import main
+from imageprism.cli.commands import main
 
 
 def run(capsys, *args):
@@ -207,7 +207,7 @@ def test_missing_paths_are_listed_at_the_end_and_good_files_still_processed(
 
 
 def test_a_disabled_pack_is_a_one_line_usage_error(capsys, monkeypatch):
-    from imageprism.plugins import get_registry
+    from imageprism.plugin.registry import get_registry
 
     monkeypatch.setenv("IMAGEPRISM_DISABLE_PLUGINS", "face")
     get_registry(reload=True)

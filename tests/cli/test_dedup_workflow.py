@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imageprism.cli import main
+from imageprism.cli.commands import main
 
 
 def _library(folder: Path) -> dict[str, Path]:
@@ -97,7 +97,7 @@ def test_delete_needs_its_own_flag(tmp_path, capsys):
 
 
 def test_preset_names_a_measured_threshold(tmp_path, capsys):
-    from imageprism.presets import preset
+    from imageprism.thresholds.presets import preset
 
     _library(tmp_path / "lib")
     code, out, _ = _run(capsys, "dedup", str(tmp_path / "lib"), "--preset", "exact", "--json")
@@ -111,7 +111,7 @@ def test_preset_names_a_measured_threshold(tmp_path, capsys):
 
 
 def test_calibration_saved_by_name_drives_dedup(tmp_path, capsys, monkeypatch):
-    from imageprism.calibrate import load_calibration
+    from imageprism.thresholds.calibrate import load_calibration
 
     monkeypatch.setenv("IMAGEPRISM_CONFIG_DIR", str(tmp_path / "config"))
     paths = _library(tmp_path / "lib")

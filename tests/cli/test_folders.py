@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, features
 
-from imageprism.folders import Skipped, find_images
+from imageprism.io.folders import Skipped, find_images
 
 
 def write_image(path: Path, fmt: str = "PNG", **params) -> Path:

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from imageprism import prepare
-from imageprism.cli import main
-from imageprism.not_duplicates import FORMAT, NotDuplicates
+from imageprism.cli.commands import main
+from imageprism.dedup.not_duplicates import FORMAT, NotDuplicates
 
 
 def run(capsys, *args):

@@ -21,9 +21,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from imageprism import DedupResult, ImageFailure, ImagePrism
-from imageprism.not_duplicates import FORMAT as MARKS_FORMAT
-from imageprism.not_duplicates import NotDuplicates
-from imageprism.report import render_report, write_report
+from imageprism.dedup.not_duplicates import FORMAT as MARKS_FORMAT
+from imageprism.dedup.not_duplicates import NotDuplicates
+from imageprism.report.render import render_report, write_report
 
 HOSTILE = "<script>alert('x')&\"quoted\".png"  # no "/": it is a file name
 

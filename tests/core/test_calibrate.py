@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from imageprism import ImagePrism
-from imageprism.calibrate import (
+from imageprism.errors import ConfigError
+from imageprism.thresholds.calibrate import (
     Calibration,
     LabelledPair,
     calibrate,
@@ -25,7 +26,6 @@ from imageprism.calibrate import (
     measure_threshold,
     read_pairs,
 )
-from imageprism.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -405,7 +405,7 @@ def _no_face_setup() -> str:
 
 @pytest.mark.skipif(bool(_no_face_setup()), reason=_no_face_setup() or "available")
 def test_face_calibration_on_master_csv_matches_the_face_preset():
-    from imageprism.presets import preset
+    from imageprism.thresholds.presets import preset
     from imageprism_face import FaceConfig
 
     config = FaceConfig(embedder="dlib", detector="yunet", detector_path=YUNET)

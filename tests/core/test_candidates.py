@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imageprism.candidates import TooManyPairs, cosine_pairs, hamming_pairs, plan_blocks
+from imageprism.dedup.candidates import TooManyPairs, cosine_pairs, hamming_pairs, plan_blocks
 
 # Both probing paths: NumPy, and the numba kernel (extra ``numba``, installed for tests).
 PATHS = pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "numba"])
@@ -112,7 +112,7 @@ def test_cosine_pairs_include_every_pair_at_the_threshold(rows, dims, threshold,
 
 def test_faiss_hamming_pairs_equal_the_exact_ones():
     pytest.importorskip("faiss", reason="faiss-cpu is not installed (extra: faiss)")
-    from imageprism import faiss_backend
+    from imageprism.dedup import faiss_backend
 
     rng = np.random.default_rng(3)
     codes, owners = _planted(rng, 5000, 1, 8, 10, near=200)
@@ -139,7 +139,7 @@ def test_pairs_found_by_flipped_probes_count_against_the_limit(compiled):
 
 def test_the_compiled_kernel_stops_and_resumes_without_losing_pairs(monkeypatch):
     # a step of a few pairs makes the kernel stop and resume many times within one block
-    from imageprism import candidates
+    from imageprism.dedup import candidates
 
     rng = np.random.default_rng(5)
     codes, owners = _planted(rng, 3000, 2, 8, 10, near=300)
@@ -150,7 +150,7 @@ def test_the_compiled_kernel_stops_and_resumes_without_losing_pairs(monkeypatch)
 
 
 def test_large_sets_use_the_compiled_kernel_when_numba_is_installed(monkeypatch):
-    from imageprism import candidates
+    from imageprism.dedup import candidates
 
     pytest.importorskip("numba", reason="numba is not installed (extra: numba)")
     monkeypatch.setattr(candidates, "_COMPILED_FROM", 20_000)  # a quicker test, same rule
@@ -169,12 +169,12 @@ def test_a_broken_numba_falls_back_to_the_numpy_path(monkeypatch):
     # e.g. numba installed but unable to cache or compile: never a failed dedup
     import importlib
 
-    from imageprism import candidates
+    from imageprism.dedup import candidates
 
     real = importlib.import_module
 
     def broken(name, *args):
-        if name == "imageprism._hamming_kernel":
+        if name == "imageprism.dedup._hamming_kernel":
             raise RuntimeError("cannot cache function: no locator available")
         return real(name, *args)
 

@@ -10,9 +10,9 @@ from fakes import registry_with
 from hypothesis import given
 from hypothesis import strategies as st
 
-import imageprism._threads
+import imageprism.runtime.threads
 from imageprism import ImagePrism
-from imageprism._threads import cores_per_call, sharing_cores
+from imageprism.runtime.threads import cores_per_call, sharing_cores
 
 
 def _images(count: int) -> list[np.ndarray]:
@@ -68,7 +68,7 @@ def test_chunks_cover_every_image_once_and_respect_batch_size(count, batch_size,
 
 
 def test_calls_run_side_by_side_share_the_cores_and_a_lone_call_does_not(monkeypatch):
-    monkeypatch.setattr(imageprism._threads, "available_cores", lambda: 8)
+    monkeypatch.setattr(imageprism.runtime.threads, "available_cores", lambda: 8)
     assert cores_per_call() is None
     with sharing_cores(2):
         assert cores_per_call() == 4
@@ -83,7 +83,7 @@ def test_calls_run_side_by_side_share_the_cores_and_a_lone_call_does_not(monkeyp
 
 
 def test_batch_calls_share_the_cores_threads_ways_and_a_single_embed_has_them_all(monkeypatch):
-    monkeypatch.setattr(imageprism._threads, "available_cores", lambda: 6)
+    monkeypatch.setattr(imageprism.runtime.threads, "available_cores", lambda: 6)
     registry, _ = registry_with("colour")
     seen: list[int | None] = []
     lock = threading.Lock()

@@ -11,7 +11,7 @@ import pytest
 from fakes import registry_with
 
 from imageprism import EmbeddingCache, ImagePrism
-from imageprism.dimensions.hash import HashDimension
+from imageprism.builtins.hash import HashDimension
 
 
 def _images(count: int) -> list[np.ndarray]:

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imageprism.dedup import check_threshold, greedy_groups, greedy_groups_many, groups_of
+from imageprism.dedup.engine import check_threshold, greedy_groups, greedy_groups_many, groups_of
 
 
 @st.composite

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageprism import ImagePrism
-from imageprism.dedup import dedup_embeddings, greedy_groups_many
-from imageprism.dimensions.hash import HashConfig, HashDimension
+from imageprism.builtins.hash import HashConfig, HashDimension
+from imageprism.dedup.engine import dedup_embeddings, greedy_groups_many
 from imageprism.scoring import EmbeddingTable, cosine_scores
 
 
@@ -114,7 +114,7 @@ def test_weighted_dedup_is_identical_to_the_greedy_pass(count, threshold, missin
 def test_hash_dedup_through_the_compiled_kernel_is_identical_to_the_greedy_pass(
     config, count, threshold, seed
 ):
-    from imageprism import candidates
+    from imageprism.dedup import candidates
 
     rng = np.random.default_rng(seed)
     dimension = HashDimension(config)

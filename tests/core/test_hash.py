@@ -8,9 +8,9 @@ from PIL import Image
 from pydantic import ValidationError
 
 from imageprism import HashConfig, ImagePrism, prepare
-from imageprism.dimensions.hash import HashDimension
-from imageprism.images import PreparedImage
-from imageprism.testing import DimensionContractTests
+from imageprism.builtins.hash import HashDimension
+from imageprism.io.images import PreparedImage
+from imageprism.plugin.testing import DimensionContractTests
 
 
 class TestHashDimensionContract(DimensionContractTests):

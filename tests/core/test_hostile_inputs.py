@@ -32,10 +32,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, features
 
-import imageprism.images as images
+import imageprism.io.images as images
 from imageprism import ImagePrism
 from imageprism.errors import ImageLoadError
-from imageprism.images import prepare
+from imageprism.io.images import prepare
 
 CORPUS_FOLDER = Path(tempfile.mkdtemp(prefix="imageprism-hostile-"))
 atexit.register(shutil.rmtree, CORPUS_FOLDER, ignore_errors=True)
@@ -236,7 +236,7 @@ DECODE_MEMORY_SCRIPT = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     from PIL import Image
-    from imageprism.images import prepare
+    from imageprism.io.images import prepare
 
     def kib(field):
         return int(re.search(field + r":\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1])

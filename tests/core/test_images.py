@@ -1,4 +1,4 @@
-"""Tests for imageprism.images: every input kind, every failure, mode rules, EXIF, scaling."""
+"""Tests for imageprism.io.images: every input kind, every failure, mode rules, EXIF, scaling."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from imageprism.errors import ImageLoadError
-from imageprism.images import PreparedImage, prepare
+from imageprism.io.images import PreparedImage, prepare
 
 ORIENTATION = 0x0112
 FAST = settings(

@@ -7,7 +7,7 @@ from PIL import Image
 
 from imageprism import ImagePrism
 from imageprism.errors import ConfigError
-from imageprism.index import ImageIndex
+from imageprism.index.index import ImageIndex
 
 faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (extra: faiss)")
 

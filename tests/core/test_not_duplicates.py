@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from imageprism import ConfigError, ImageLoadError, ImagePrism
-from imageprism.errors import StoreFileError
-from imageprism.not_duplicates import (
+from imageprism.dedup.not_duplicates import (
     FORMAT,
     SCHEMA_VERSION,
     NotDuplicates,
@@ -22,7 +21,8 @@ from imageprism.not_duplicates import (
     is_digest,
     read_marks,
 )
-from imageprism.store import EmbeddingStore
+from imageprism.errors import StoreFileError
+from imageprism.io.store import EmbeddingStore
 
 A, B, C = "a" * 32, "b" * 32, "c" * 32
 

@@ -5,8 +5,8 @@ import pytest
 from tests_support import make_distribution
 
 from imageprism import ImagePrism, PackNotInstalledError, PluginError, UnknownDimensionError
-from imageprism.plugins import ENTRY_POINT_GROUP, Registry, get_registry
-from imageprism.profiles import BUILTIN_PROFILES
+from imageprism.builtins.profiles import BUILTIN_PROFILES
+from imageprism.plugin.registry import ENTRY_POINT_GROUP, Registry, get_registry
 
 
 def test_core_registers_hash_and_profiles_through_entry_points():
@@ -25,7 +25,7 @@ def test_face_pack_adds_its_own_hookspecs():
 
 GOOD = """
 from imageprism import hookimpl, DimensionSpec
-from imageprism.dimensions.hash import HashConfig, HashDimension
+from imageprism.builtins.hash import HashConfig, HashDimension
 
 class GoodHash(HashDimension):
     def __init__(self, config):

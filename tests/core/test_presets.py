@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from imageprism import ProfileSpec, hookimpl
 from imageprism.errors import ConfigError
-from imageprism.plugins import Registry
-from imageprism.presets import BENCHMARKS, HASH_PRESETS, Preset, preset, presets
+from imageprism.plugin.registry import Registry
+from imageprism.thresholds.presets import BENCHMARKS, HASH_PRESETS, Preset, preset, presets
 
 ROOT = Path(__file__).resolve().parents[2]
 STYLE_MODEL = ROOT.parent / "shared" / "models" / "mobilenetv2" / "mobilenetv2_multi.onnx"
@@ -210,8 +210,8 @@ def test_exact_rule_is_the_highest_threshold_keeping_the_recall_with_unscored_pa
 
 
 def test_a_preset_refuses_settings_other_than_those_it_was_measured_with():
-    from imageprism.dimensions.hash import HashConfig
-    from imageprism.presets import preset
+    from imageprism.builtins.hash import HashConfig
+    from imageprism.thresholds.presets import preset
 
     near = preset("near-duplicate", "hash")
     near.check(HashConfig())  # the default config: fine
@@ -220,7 +220,7 @@ def test_a_preset_refuses_settings_other_than_those_it_was_measured_with():
 
 
 def test_dedup_with_a_face_preset_refuses_another_embedder(tmp_path, capsys):
-    from imageprism.cli import main
+    from imageprism.cli.commands import main
 
     code = main(["dedup", str(tmp_path), "--dimensions", "face", "--preset", "similar"])
     err = capsys.readouterr().err

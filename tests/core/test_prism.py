@@ -377,7 +377,7 @@ def test_dedup_equals_the_pairwise_greedy_loop_over_compare(missing):
         missing_scores=missing,
         registry=registry,
     )
-    from imageprism.dedup import greedy_groups
+    from imageprism.dedup.engine import greedy_groups
 
     def score(i, j):
         return prism.compare(images[i], images[j]).weighted_score

@@ -23,7 +23,7 @@ from PIL import Image
 
 from imageprism import ConfigTypeError, ImagePrism, prepare
 from imageprism.errors import StoreFileError
-from imageprism.store import SCHEMA_VERSION, EmbeddingStore, default_path
+from imageprism.io.store import SCHEMA_VERSION, EmbeddingStore, default_path
 
 TESTS = Path(__file__).resolve().parent.parent
 
@@ -256,7 +256,7 @@ def test_another_programs_database_is_refused(tmp_path):
 
 
 def test_a_not_duplicates_file_is_refused_as_a_store(tmp_path):
-    from imageprism.not_duplicates import NotDuplicates
+    from imageprism.dedup.not_duplicates import NotDuplicates
 
     NotDuplicates(tmp_path / "marks.sqlite").close()
     with pytest.raises(StoreFileError, match="is an imageprism not-duplicates file"):

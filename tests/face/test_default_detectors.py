@@ -10,8 +10,8 @@ import pytest
 from hubstub import HubStub
 
 from imageprism import ImagePrism, ModelFileError, prepare
-from imageprism.hub import sha256_of
-from imageprism.plugins import get_registry
+from imageprism.plugin.registry import get_registry
+from imageprism.runtime.hub import sha256_of
 from imageprism_face import FaceConfig
 from imageprism_face.detectors.yunet import YuNetDetector
 from imageprism_face.models import DEFAULT_DETECTOR_FILES, ULTRAFACE_RFB_320, YUNET_2023MAR

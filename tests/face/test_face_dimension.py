@@ -12,7 +12,7 @@ import pytest
 from models_support import publish
 
 from imageprism import ImagePrism, ModelFileError
-from imageprism.plugins import get_registry
+from imageprism.plugin.registry import get_registry
 from imageprism_face import FaceConfig
 from imageprism_face.dimension import face_plugins
 

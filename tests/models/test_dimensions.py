@@ -11,10 +11,10 @@ import onnx_builders
 import pytest
 from PIL import Image
 
-import imageprism._threads
+import imageprism.runtime.threads
 from imageprism import ImagePrism, prepare
-from imageprism.onnx import OnnxModel
-from imageprism.testing import DimensionContractTests
+from imageprism.plugin.testing import DimensionContractTests
+from imageprism.runtime.onnx import OnnxModel
 from imageprism_models.preprocess import (
     CLIP,
     CLIP_MEAN,
@@ -150,7 +150,7 @@ def _session_threads(monkeypatch) -> list[int]:
 def test_model_calls_run_side_by_side_share_the_cores_and_a_lone_call_keeps_the_default(
     monkeypatch,
 ):
-    monkeypatch.setattr(imageprism._threads, "available_cores", lambda: 4)
+    monkeypatch.setattr(imageprism.runtime.threads, "available_cores", lambda: 4)
     threads = _session_threads(monkeypatch)
     config = {"semantic": {"model_path": tiny_model("semantic")}}
     prism = ImagePrism(["semantic"], config=config, batch_size=4, threads=2, cache_size=0)
@@ -166,7 +166,7 @@ def test_model_calls_run_side_by_side_share_the_cores_and_a_lone_call_keeps_the_
 
 
 def test_an_explicit_intra_op_threads_is_kept_when_calls_run_side_by_side(monkeypatch):
-    monkeypatch.setattr(imageprism._threads, "available_cores", lambda: 4)
+    monkeypatch.setattr(imageprism.runtime.threads, "available_cores", lambda: 4)
     threads = _session_threads(monkeypatch)
     config = {"semantic": {"model_path": tiny_model("semantic"), "intra_op_threads": 3}}
     prism = ImagePrism(["semantic"], config=config, batch_size=4, threads=2, cache_size=0)

@@ -12,7 +12,7 @@ import pytest
 
 import imageprism_models.fixed_size as fixed_size
 from imageprism import ImagePrism, prepare
-from imageprism.hub import derived_dir
+from imageprism.runtime.hub import derived_dir
 from imageprism_models.fixed_size import with_size_constants_folded
 from imageprism_models.preprocess import DINOV2
 

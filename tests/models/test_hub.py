@@ -9,10 +9,10 @@ import onnx_builders
 import pytest
 from models_support import publish
 
-import imageprism.hub
+import imageprism.runtime.hub
 from imageprism import ImagePrism, ModelFileError
-from imageprism.hub import ModelConfig, ModelFile, resolve_model_file
-from imageprism.onnx import load_session
+from imageprism.runtime.hub import ModelConfig, ModelFile, resolve_model_file
+from imageprism.runtime.onnx import load_session
 
 CLIP = onnx_builders.clip_vision()
 FILE = "onnx/vision_model_quantized.onnx"
@@ -77,7 +77,7 @@ def test_a_file_served_from_another_commit_than_pinned_is_refused(hub, monkeypat
     config = publish(hub, "test/clip", FILE, CLIP)
     model = ModelFile(**config)
     # The stub serves what is asked for; make the snapshot look like another commit's.
-    monkeypatch.setattr(imageprism.hub, "_snapshot_commit", lambda path: "f" * 40)
+    monkeypatch.setattr(imageprism.runtime.hub, "_snapshot_commit", lambda path: "f" * 40)
     with pytest.raises(ModelFileError, match="not the pinned"):
         resolve_model_file(model)
 

@@ -1,9 +1,10 @@
 """imageprism: compare images on several kinds of similarity at once."""
 
+from imageprism import _compat
 from imageprism._version import __version__
+from imageprism.builtins.hash import HashConfig
+from imageprism.builtins.profiles import Profile, ProfileSpec
 from imageprism.cache import EmbeddingCache
-from imageprism.dimension import Dimension, DimensionConfig, DimensionSpec
-from imageprism.dimensions.hash import HashConfig
 from imageprism.errors import (
     ConfigError,
     ConfigTypeError,
@@ -16,11 +17,11 @@ from imageprism.errors import (
     UnknownDimensionError,
     UnknownProfileError,
 )
-from imageprism.hookspecs import hookimpl
-from imageprism.images import PreparedImage, prepare
-from imageprism.index import ImageIndex, IndexFileError, SearchHit
+from imageprism.index.index import ImageIndex, IndexFileError, SearchHit
+from imageprism.io.images import PreparedImage, prepare
+from imageprism.plugin.dimension import Dimension, DimensionConfig, DimensionSpec
+from imageprism.plugin.hookspecs import hookimpl
 from imageprism.prism import ImagePrism
-from imageprism.profiles import Profile, ProfileSpec
 from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
 
 __all__ = [
@@ -54,6 +55,9 @@ __all__ = [
     "hookimpl",
     "prepare",
 ]
+
+
+_compat.install_moved_module_finder()
 
 
 def __getattr__(name: str) -> object:

@@ -74,9 +74,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from imageprism._files import atomic_write
 from imageprism.errors import ConfigError, ImageLoadError, UndoManifestError
-from imageprism.images import PreparedImage
+from imageprism.io.atomic import atomic_write
+from imageprism.io.images import PreparedImage
 from imageprism.results import DedupResult
 
 KEEP_POLICIES = ("first", "largest", "highest-resolution", "oldest", "newest")

@@ -15,10 +15,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from imageprism._threads import sharing_cores
+from imageprism.builtins.profiles import (
+    MISSING_SCORES,
+    MissingScores,
+    ProfileSpec,
+    blend,
+    normalize_weights,
+)
 from imageprism.cache import EmbeddingCache
-from imageprism.dedup import Backend, check_threshold, dedup_embeddings, groups_of
-from imageprism.dimension import Dimension
+from imageprism.dedup.engine import Backend, check_threshold, dedup_embeddings, groups_of
 from imageprism.errors import (
     ConfigError,
     ConfigTypeError,
@@ -28,21 +33,16 @@ from imageprism.errors import (
     ModelFileError,
     PluginError,
 )
-from imageprism.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
-from imageprism.index import ImageIndex, IndexBackend
-from imageprism.plugins import PluginInfo, Registry, get_registry
-from imageprism.profiles import (
-    MISSING_SCORES,
-    MissingScores,
-    ProfileSpec,
-    blend,
-    normalize_weights,
-)
+from imageprism.index.index import ImageIndex, IndexBackend
+from imageprism.io.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
+from imageprism.plugin.dimension import Dimension
+from imageprism.plugin.registry import PluginInfo, Registry, get_registry
 from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
+from imageprism.runtime.threads import sharing_cores
 
 if TYPE_CHECKING:
-    from imageprism.not_duplicates import NotDuplicates
-    from imageprism.store import EmbeddingStore
+    from imageprism.dedup.not_duplicates import NotDuplicates
+    from imageprism.io.store import EmbeddingStore
 
 Embeddings = dict[str, np.ndarray | None]
 Progress = Callable[[int, int | None], None]
@@ -103,7 +103,7 @@ def _check_embeddings(out: list[Any], count: int) -> None:
 def _open_store(store: Any) -> EmbeddingStore | None:
     if store is None:
         return None
-    from imageprism.store import EmbeddingStore  # sqlite3 is imported only when a store is used
+    from imageprism.io.store import EmbeddingStore  # sqlite3 is imported only when a store is used
 
     if isinstance(store, EmbeddingStore):
         return store
@@ -647,7 +647,7 @@ class ImagePrism:
         (weighted) score with it is at least ``threshold``; otherwise it becomes a
         representative. The answer is exactly that of comparing each image with
         every representative, found without doing so: only pairs that can reach
-        the threshold on some dimension are scored (see ``imageprism.dedup``).
+        the threshold on some dimension are scored (see ``imageprism.dedup.engine``).
         Images that fail to load or embed are reported in ``errors`` and take no
         part; every good image still gets its label.
 
@@ -664,7 +664,7 @@ class ImagePrism:
         threshold = check_threshold(threshold)
         embeddings, errors, sources, digests = self._embed_many(images, progress)
         if isinstance(not_duplicates, str | os.PathLike):
-            from imageprism.not_duplicates import NotDuplicates
+            from imageprism.dedup.not_duplicates import NotDuplicates
 
             not_duplicates = NotDuplicates(not_duplicates)
         apart = not_duplicates.pairs_among(digests) if not_duplicates is not None else set()

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from imageprism.dimension import Dimension
-from imageprism.profiles import MissingScores, blend_many
+from imageprism.builtins.profiles import MissingScores, blend_many
+from imageprism.plugin.dimension import Dimension
 
 _CHUNK_ROWS = 65_536
 

@@ -8,10 +8,10 @@ from functools import cached_property
 
 import numpy as np
 
-from imageprism.dimension import Metric
 from imageprism.errors import ConfigError
-from imageprism.images import PreparedImage
-from imageprism.plugins import get_registry
+from imageprism.io.images import PreparedImage
+from imageprism.plugin.dimension import Metric
+from imageprism.plugin.registry import get_registry
 from imageprism.scoring import cosine_scores
 from imageprism_face.config import FaceConfig
 from imageprism_face.faces import FaceDetector, FaceEmbedder

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from imageprism.hookspecs import hookspec
+from imageprism.plugin.hookspecs import hookspec
 
 
 @hookspec

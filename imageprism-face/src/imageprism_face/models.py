@@ -8,7 +8,7 @@ Model Zoo publish the same sha256); the YuNet file is OpenCV Zoo's 2023mar relea
 
 from __future__ import annotations
 
-from imageprism.hub import ModelFile
+from imageprism.runtime.hub import ModelFile
 
 ULTRAFACE_RFB_320 = ModelFile(
     repo_id="onnxmodelzoo/version-RFB-320",

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pluggy
 
-from imageprism.dimension import DimensionSpec
-from imageprism.hookspecs import hookimpl
-from imageprism.presets import Preset
+from imageprism.plugin.dimension import DimensionSpec
+from imageprism.plugin.hookspecs import hookimpl
+from imageprism.thresholds.presets import Preset
 from imageprism_face import hookspecs
 from imageprism_face.config import FaceConfig
 from imageprism_face.models import DEFAULT_DETECTOR_FILES, ULTRAFACE_RFB_320, YUNET_2023MAR
@@ -30,7 +30,7 @@ def imageprism_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
 
 def _detector_path(config: FaceConfig, name: str) -> Path:
     """The user's ``detector_path``, or the detector's pinned file (downloaded once)."""
-    from imageprism.hub import resolve_model_file
+    from imageprism.runtime.hub import resolve_model_file
 
     if config.detector_path is not None:
         return config.detector_path.expanduser()

@@ -10,11 +10,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from imageprism.dimension import Metric
 from imageprism.errors import ModelFileError
-from imageprism.hub import ModelConfig, ModelFile, resolve_model_file, sha256_of
-from imageprism.images import PreparedImage
-from imageprism.onnx import OnnxModel
+from imageprism.io.images import PreparedImage
+from imageprism.plugin.dimension import Metric
+from imageprism.runtime.hub import ModelConfig, ModelFile, resolve_model_file, sha256_of
+from imageprism.runtime.onnx import OnnxModel
 from imageprism.scoring import cosine_scores
 from imageprism_models.preprocess import Recipe
 

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from imageprism._files import atomic_write
-from imageprism._optional import require
 from imageprism.errors import ModelFileError
-from imageprism.hub import derived_dir, sha256_of
+from imageprism.io.atomic import atomic_write
+from imageprism.runtime.hub import derived_dir, sha256_of
+from imageprism.runtime.optional import require
 
 _VERSION = "2"
 _SHAPE_READERS = frozenset({"Shape", "Size"})

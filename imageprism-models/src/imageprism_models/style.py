@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from imageprism._files import atomic_write
-from imageprism.dimension import DimensionSpec
 from imageprism.errors import ModelFileError
-from imageprism.hookspecs import hookimpl
-from imageprism.hub import ModelConfig, ModelFile, derived_dir, sha256_of
-from imageprism.presets import Preset
+from imageprism.io.atomic import atomic_write
+from imageprism.plugin.dimension import DimensionSpec
+from imageprism.plugin.hookspecs import hookimpl
+from imageprism.runtime.hub import ModelConfig, ModelFile, derived_dir, sha256_of
+from imageprism.thresholds.presets import Preset
 from imageprism_models.embedding import ModelDimension, unit_rows
 from imageprism_models.preprocess import MOBILENETV2
 

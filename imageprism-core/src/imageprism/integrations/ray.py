@@ -80,7 +80,7 @@ the single greedy pass over all rows: a row joins the first matching representat
 its own shard even when a representative of an earlier shard matches it too, and it
 reaches its final representative through its shard representative, not directly.
 
-Costs: both steps use ``imageprism.dedup.dedup_embeddings``, which scores only the
+Costs: both steps use ``imageprism.dedup.engine.dedup_embeddings``, which scores only the
 pairs that can reach the threshold. Memory: a shard's rows on its worker, and in the
 merge every representative it is given, with its embeddings and id (about 200 bytes
 each with the default hash and path ids: 20 GB if all 100M images were distinct;
@@ -100,15 +100,15 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from imageprism._optional import require
-from imageprism.dedup import Backend, check_threshold, dedup_embeddings
-from imageprism.embeddings_file import arrow_embeddings, numpy_embeddings, write_embeddings
+from imageprism.builtins.profiles import MissingScores
+from imageprism.dedup.engine import Backend, check_threshold, dedup_embeddings
 from imageprism.errors import ConfigError, ImagePrismError
-from imageprism.images import DEFAULT_MAX_PIXELS
-from imageprism.index import ImageIndex, IndexFileError, prism_for
+from imageprism.index.embeddings_file import arrow_embeddings, numpy_embeddings, write_embeddings
+from imageprism.index.index import ImageIndex, IndexFileError, prism_for
+from imageprism.io.images import DEFAULT_MAX_PIXELS
 from imageprism.prism import ImagePrism
-from imageprism.profiles import MissingScores
 from imageprism.results import ImageFailure
+from imageprism.runtime.optional import require
 
 FORMAT = "imageprism-ray/1"
 """The ``format`` recorded in the ``imageprism`` column: the layout of ``EmbedImages``' output."""
@@ -575,7 +575,7 @@ def dedup_shard(
         source: One shard made by ``EmbedImages`` (usually one Parquet file; see ``Source``).
         prism: The prism that made it (checked by fingerprint); its weights score pairs.
         threshold: Weighted score in [0, 1] at or above which two rows are duplicates.
-        backend: How candidate pairs are found (see ``imageprism.dedup.Backend``).
+        backend: How candidate pairs are found (see ``imageprism.dedup.engine.Backend``).
 
     Raises:
         IndexFileError: as ``to_index``.
@@ -603,7 +603,7 @@ def merge_shard_representatives(
     Args:
         shards: Results of ``dedup_shard`` (or of this function), all at one threshold.
         prism: The prism that made them (checked by fingerprint).
-        backend: How candidate pairs are found (see ``imageprism.dedup.Backend``).
+        backend: How candidate pairs are found (see ``imageprism.dedup.engine.Backend``).
 
     Raises:
         ConfigError: no shards, shards at different thresholds, or an id in two shards.

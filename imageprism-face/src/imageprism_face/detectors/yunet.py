@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imageprism.hub import sha256_of
-from imageprism.onnx import load_session
+from imageprism.runtime.hub import sha256_of
+from imageprism.runtime.onnx import load_session
 from imageprism_face.detectors import checked_rgb
 from imageprism_face.detectors.nms import nms
 from imageprism_face.faces import Face

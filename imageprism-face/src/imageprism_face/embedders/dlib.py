@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from imageprism.errors import ImagePrismError, ModelFileError
-from imageprism.hub import sha256_of
+from imageprism.runtime.hub import sha256_of
 from imageprism_face.config import FaceConfig
 from imageprism_face.faces import Face
 

@@ -16,8 +16,8 @@ from functools import cached_property
 import numpy as np
 
 from imageprism.errors import ModelFileError
-from imageprism.hub import ModelFile, resolve_model_file, sha256_of
-from imageprism.onnx import OnnxModel
+from imageprism.runtime.hub import ModelFile, resolve_model_file, sha256_of
+from imageprism.runtime.onnx import OnnxModel
 from imageprism_face.align import align_face
 from imageprism_face.config import FaceConfig
 from imageprism_face.faces import Face

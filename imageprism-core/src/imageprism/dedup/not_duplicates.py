@@ -1,0 +1,265 @@
+"""Remembered not-duplicates: pairs of images marked as different are never grouped again.
+
+Marks are kept by content digest (the ``digests`` of a ``DedupResult``), so
+renaming or moving a file keeps them, and editing it (new content) drops them.
+They live in their own SQLite file, apart from the embedding store: marks are
+decisions a person made and must outlive a wiped cache, while embeddings can
+always be computed again. The HTML dedup report exports marks as JSON::
+
+    {"format": "imageprism-not-duplicates/1", "pairs": [["<digest>", "<digest>"], ...]}
+
+which ``import_json`` (and ``imageprism not-duplicates import``) loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from imageprism.errors import ConfigError
+from imageprism.io.atomic import atomic_write
+from imageprism.io.images import ImageInput, describe, prepare
+from imageprism.io.sqlite import Database
+
+FORMAT = "imageprism-not-duplicates/1"
+"""The ``format`` of an exported marks file."""
+
+SCHEMA_VERSION = 1
+"""The version of the marks file's tables this imageprism reads and writes."""
+
+_SCHEMA = (
+    "CREATE TABLE pairs (a TEXT NOT NULL, b TEXT NOT NULL, added_ns INTEGER NOT NULL, "
+    "PRIMARY KEY (a, b), CHECK (a < b)) WITHOUT ROWID",
+)
+_DIGEST = re.compile(r"^[0-9a-f]{32}$")
+_CHUNK = 500  # digests per query, well under SQLite's parameter limit
+
+Pair = tuple[str, str]
+
+
+def default_path() -> Path:
+    """Where the command line keeps marks: ``$XDG_DATA_HOME/imageprism/not-duplicates.sqlite``.
+
+    ``XDG_DATA_HOME`` defaults to ``~/.local/share``: marks are data, not cache.
+    """
+    base = Path(os.environ.get("XDG_DATA_HOME") or "~/.local/share").expanduser()
+    return base / "imageprism" / "not-duplicates.sqlite"
+
+
+def is_digest(text: str) -> bool:
+    """Whether ``text`` is a content digest (32 hex digits, as in ``DedupResult.digests``)."""
+    return isinstance(text, str) and _DIGEST.match(text.lower()) is not None
+
+
+def _pair(digest_a: str, digest_b: str) -> Pair:
+    """The pair in stored order (smaller digest first), checked."""
+    for digest in (digest_a, digest_b):
+        if not is_digest(digest):
+            raise ConfigError(
+                f"{digest!r} is not a content digest (32 hexadecimal digits, as in "
+                "DedupResult.digests)"
+            )
+    a, b = digest_a.lower(), digest_b.lower()
+    if a == b:
+        raise ConfigError(
+            f"both sides of the pair are {a}: an image is always a duplicate of itself"
+        )
+    return (a, b) if a < b else (b, a)
+
+
+class NotDuplicates:
+    """A persistent set of unordered pairs of content digests marked "not duplicates".
+
+    Safe to share between threads. ``pairs_among`` gives the dedup engine the
+    marked pairs among its inputs.
+
+    Args:
+        path: The SQLite file; it and its folder are created on first use.
+
+    Raises:
+        StoreFileError: the file is not an SQLite database, is another program's
+            database, has an unknown schema version, or cannot be created.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._db = Database(
+            path,
+            kind="not-duplicates file",
+            version=SCHEMA_VERSION,
+            schema=_SCHEMA,
+        )
+        self.path = self._db.path
+
+    def add(self, digest_a: str, digest_b: str) -> bool:
+        """Mark a pair; True if it was not marked before.
+
+        Raises:
+            ConfigError: a digest is malformed, or both are the same.
+        """
+        return self.add_many([(digest_a, digest_b)]) == 1
+
+    def add_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Mark every pair, in one transaction (all or none); returns how many were new.
+
+        Raises:
+            ConfigError: a digest is malformed, or a pair repeats one digest (nothing is added).
+        """
+        rows = list(dict.fromkeys(_pair(a, b) for a, b in pairs))
+        now = time.time_ns()
+        with self._db.write() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO pairs VALUES (?, ?, ?)", [(a, b, now) for a, b in rows]
+            )
+            return db.total_changes - before
+
+    def add_images(self, image_a: ImageInput, image_b: ImageInput) -> Pair:
+        """Mark two images (paths or any input ``prepare`` takes) by their content.
+
+        Returns:
+            Their digests, in the order given.
+
+        Raises:
+            ImageLoadError: an image cannot be loaded (names it).
+            ConfigError: the two have the same content.
+        """
+        digests = (prepare(image_a).digest, prepare(image_b).digest)
+        if digests[0] == digests[1]:
+            raise ConfigError(
+                f"{describe(image_a)} and {describe(image_b)} have the same content "
+                f"({digests[0]}): identical files are always duplicates"
+            )
+        self.add(*digests)
+        return digests
+
+    def remove(self, digest_a: str, digest_b: str) -> bool:
+        """Forget a pair (in either order); True if it was marked.
+
+        Raises:
+            ConfigError: a digest is malformed, or both are the same.
+        """
+        a, b = _pair(digest_a, digest_b)
+        with self._db.write() as db:
+            return db.execute("DELETE FROM pairs WHERE a = ? AND b = ?", (a, b)).rowcount == 1
+
+    def contains(self, digest_a: str, digest_b: str) -> bool:
+        """Whether the pair (in either order) is marked; False for malformed or equal digests."""
+        try:
+            a, b = _pair(digest_a, digest_b)
+        except ConfigError:
+            return False
+        return bool(self._db.read("SELECT 1 FROM pairs WHERE a = ? AND b = ?", (a, b)))
+
+    def __contains__(self, pair: object) -> bool:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            return False
+        return self.contains(*pair)
+
+    def pairs(self) -> list[Pair]:
+        """Every marked pair, each with its smaller digest first, sorted."""
+        return [(a, b) for a, b in self._db.read("SELECT a, b FROM pairs ORDER BY a, b")]
+
+    def pairs_among(self, digests: Sequence[str | None]) -> set[tuple[int, int]]:
+        """Index pairs ``(i, j)``, ``i < j``, of ``digests`` whose digests are marked.
+
+        None entries (inputs that failed) are skipped; an input whose digest
+        appears several times gives a pair for each of its positions.
+        """
+        positions: dict[str, list[int]] = {}
+        for index, digest in enumerate(digests):
+            if digest is not None:
+                positions.setdefault(digest.lower(), []).append(index)
+        found: set[tuple[int, int]] = set()
+        if len(positions) < 2:
+            return found
+        keys = list(positions)
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            rows = self._db.read(
+                f"SELECT a, b FROM pairs WHERE a IN ({','.join('?' * len(chunk))})", chunk
+            )
+            for a, b in rows:  # a < b, so each marked pair is found once, through a
+                for i in positions[a]:
+                    for j in positions.get(b, ()):
+                        found.add((i, j) if i < j else (j, i))
+        return found
+
+    def __len__(self) -> int:
+        """How many pairs are marked."""
+        return int(self._db.read("SELECT count(*) FROM pairs")[0][0])
+
+    def to_json(self) -> dict[str, Any]:
+        """Every pair, in the exported format (``{"format": ..., "pairs": [[a, b], ...]}``)."""
+        return {"format": FORMAT, "pairs": [list(pair) for pair in self.pairs()]}
+
+    def export_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``to_json()`` to ``path`` atomically; returns the path.
+
+        Raises:
+            OSError: the folder does not exist or cannot be written.
+        """
+        text = json.dumps(self.to_json(), indent=1) + "\n"
+        return atomic_write(Path(path), lambda temporary: temporary.write_text(text))
+
+    def import_json(self, path: str | os.PathLike[str]) -> int:
+        """Mark every pair of an exported file (e.g. the HTML report's); returns how many are new.
+
+        The whole file is checked first: a bad file adds nothing.
+
+        Raises:
+            ConfigError: the file cannot be read, is not JSON, is not in the
+                ``imageprism-not-duplicates/1`` format, or holds a bad pair (the
+                message names the file and the pair).
+        """
+        return self.add_many(read_marks(path))
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+    def __enter__(self) -> NotDuplicates:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"NotDuplicates({str(self.path)!r})"
+
+
+def read_marks(path: str | os.PathLike[str]) -> list[Pair]:
+    """The pairs of an exported marks file, checked (each with its smaller digest first).
+
+    Raises:
+        ConfigError: as ``NotDuplicates.import_json``.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read marks file {path}: {err.strerror or err}") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"marks file {path} is not JSON: {err}") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ConfigError(f"marks file {path} has format {found!r}, expected {FORMAT!r}")
+    items = data.get("pairs")
+    if not isinstance(items, list):
+        raise ConfigError(f"marks file {path}: 'pairs' must be a list of [digest, digest] pairs")
+    pairs = []
+    for number, item in enumerate(items):
+        if not (
+            isinstance(item, list) and len(item) == 2 and all(isinstance(d, str) for d in item)
+        ):
+            raise ConfigError(
+                f"marks file {path}: pairs[{number}] must be two digests, got {item!r}"
+            )
+        try:
+            pairs.append(_pair(*item))
+        except ConfigError as err:
+            raise ConfigError(f"marks file {path}: pairs[{number}]: {err}") from err
+    return pairs

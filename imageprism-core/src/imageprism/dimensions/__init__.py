@@ -1,1 +1,0 @@
-"""Dimensions that ship with imageprism-core (registered through entry points like any plugin)."""

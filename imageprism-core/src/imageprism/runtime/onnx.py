@@ -1,0 +1,168 @@
+"""One ONNX Runtime session per model file per process, shared by every model plugin.
+
+Sessions are created lazily on first use, with ONNX Runtime's log noise
+silenced, and are safe to run from several threads (ONNX Runtime's ``run`` is
+thread-safe). Unless told a thread count, a session uses ONNX Runtime's default
+(every core) for a single ``embed``, and its share of the cores in the prism's
+batch calls, which run several model calls at once (a second session of the same
+file; see ``imageprism.runtime.threads``). Needs ``imageprism-core[onnx]``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imageprism.errors import ModelFileError
+from imageprism.runtime.hub import ModelFile, resolve_model_file
+from imageprism.runtime.optional import require
+from imageprism.runtime.threads import cores_per_call
+
+_ERRORS_ONLY = 3
+_sessions: dict[tuple[str, int | None], Any] = {}
+_sessions_lock = threading.Lock()
+
+
+def _ort() -> Any:
+    onnxruntime = require(
+        "onnxruntime",
+        'model-backed dimensions need onnxruntime: pip install "imageprism-core[onnx]"',
+        ModelFileError,
+    )
+    onnxruntime.set_default_logger_severity(_ERRORS_ONLY)
+    return onnxruntime
+
+
+def load_session(path: Path, *, intra_op_threads: int | None = None) -> Any:
+    """The process-wide ONNX Runtime session for ``path`` (created on first call).
+
+    ``intra_op_threads`` None means: ONNX Runtime's default, or the call's share of the
+    cores inside the prism's batch calls (``imageprism.runtime.threads``).
+
+    Raises:
+        ModelFileError: the file is not a loadable ONNX model (truncated, corrupt, or not ONNX).
+    """
+    if intra_op_threads is None:
+        intra_op_threads = cores_per_call()
+    key = (str(Path(path).resolve()), intra_op_threads)
+    session = _sessions.get(key)  # no lock: calls must not wait while another file loads
+    if session is not None:
+        return session
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is not None:
+            return session
+        ort = _ort()
+        options = ort.SessionOptions()
+        options.log_severity_level = _ERRORS_ONLY
+        if intra_op_threads:
+            options.intra_op_num_threads = intra_op_threads
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:
+            text = str(err).strip()
+            first_line = text.splitlines()[0] if text else type(err).__name__
+            raise ModelFileError(
+                f"model file {path} cannot be loaded by ONNX Runtime (truncated, corrupt or "
+                f"not an ONNX model?): {first_line[:300]}; delete it and pull it again"
+            ) from err
+        _sessions[key] = session
+        return session
+
+
+class OnnxModel:
+    """A pinned model file and its session, both resolved on first use.
+
+    Args:
+        model: The pinned file.
+        local_path: Use this file instead of the caches and the hub.
+        dimension: The dimension using it (for messages).
+        intra_op_threads: ONNX Runtime intra-op threads (default: every core for a call
+            made alone, a share of them in the prism's batch calls).
+        transform: Applied to the verified file's path before loading (e.g. to add
+            graph outputs); returns the path of the file to load.
+        images_per_call: Most images per session call (default: the whole batch); some
+            models run faster on small batches than large ones.
+    """
+
+    def __init__(
+        self,
+        model: ModelFile,
+        *,
+        local_path: Path | None = None,
+        dimension: str | None = None,
+        intra_op_threads: int | None = None,
+        transform: Callable[[Path], Path] | None = None,
+        images_per_call: int | None = None,
+    ) -> None:
+        self.model = model
+        self.transform = transform
+        self.local_path = local_path
+        self.dimension = dimension
+        self.intra_op_threads = intra_op_threads
+        self.images_per_call = images_per_call
+        self._path: Path | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime session (resolves, verifies and loads the file on first use)."""
+        if self._path is None:
+            with self._lock:
+                if self._path is None:
+                    path = resolve_model_file(
+                        self.model, local_path=self.local_path, dimension=self.dimension
+                    )
+                    if self.transform is not None:
+                        path = self.transform(path)
+                    self._path = path
+        return load_session(self._path, intra_op_threads=self.intra_op_threads)
+
+    @property
+    def input_name(self) -> str:
+        """Name of the model's first input."""
+        return str(self.session.get_inputs()[0].name)
+
+    @property
+    def input_shape(self) -> list[Any]:
+        """Shape of the first input; symbolic axes are strings or None."""
+        return list(self.session.get_inputs()[0].shape)
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of every output."""
+        return [str(o.name) for o in self.session.get_outputs()]
+
+    @property
+    def dynamic_batch(self) -> bool:
+        """True when the first input's batch axis is symbolic, so batches run in one call."""
+        return _dynamic_batch(self.session)
+
+    def run(self, batch: np.ndarray, outputs: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Run a batch (first axis = images) and return the requested outputs, batch first.
+
+        A model with a fixed batch of 1 is run image by image, and a batch larger than
+        ``images_per_call`` in slices of that size; the results are stacked.
+        """
+        names = list(outputs) if outputs is not None else None
+        session = self.session
+        feed = str(session.get_inputs()[0].name)
+        step = (self.images_per_call or len(batch)) if _dynamic_batch(session) else 1
+        if len(batch) <= step:
+            return list(session.run(names, {feed: batch}))
+        parts = [
+            session.run(names, {feed: batch[i : i + step]}) for i in range(0, len(batch), step)
+        ]
+        return [np.concatenate([p[k] for p in parts], axis=0) for k in range(len(parts[0]))]
+
+
+def _dynamic_batch(session: Any) -> bool:
+    shape = list(session.get_inputs()[0].shape)
+    batch = shape[0] if shape else 1
+    return not isinstance(batch, int) or batch <= 0
