@@ -15,6 +15,8 @@ sys.path.insert(0, str(TESTS))  # for demo_photos
 
 from demo_photos import write_photos  # noqa: E402
 
+pytest_plugins = ["strict_skips"]  # IMAGEPRISM_STRICT_TESTS: see tests/strict_skips.py
+
 
 @pytest.fixture(scope="session")
 def shared_photos() -> list[Path]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imageprism.cli.commands import main
+from imageprism.cli import main
 from imageprism.thresholds.calibrate import load_calibration
 from imageprism.thresholds.presets import presets
 

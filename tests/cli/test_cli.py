@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from imageprism.cli.commands import main
+from imageprism.cli import main
 
 
 def run(capsys, *args):

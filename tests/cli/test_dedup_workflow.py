@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imageprism.cli.commands import main
+from imageprism.cli import main
 
 
 def _library(folder: Path) -> dict[str, Path]:

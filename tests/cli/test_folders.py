@@ -201,6 +201,7 @@ def _reads_are_blocked_by_permissions(path: Path) -> bool:
     return False
 
 
+@pytest.mark.machine_dependent_skip
 @pytest.mark.skipif(os.name == "nt", reason="chmod 000 does not block reads on Windows")
 def test_unreadable_file_and_folder_are_skipped_with_reason(tmp_path):
     good = write_image(tmp_path / "a.png")

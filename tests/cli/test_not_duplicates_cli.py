@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from imageprism import prepare
-from imageprism.cli.commands import main
+from imageprism.cli import main
 from imageprism.dedup.not_duplicates import FORMAT, NotDuplicates
 
 

@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.parse
 from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -360,6 +361,20 @@ def test_the_marks_script_is_the_only_one_the_page_allows(tmp_path):
     directives = dict(part.strip().split(" ", 1) for part in page.csp.split(";"))
     assert directives["script-src"] == f"'sha256-{_sha256(script['text'])}'"
     assert directives["default-src"] == "'none'" and "connect-src" not in directives
+
+
+def test_the_page_embeds_the_packaged_css_and_script_files_as_they_are(tmp_path):
+    assets = resources.files("imageprism.report") / "assets"
+    css = (assets / "report.css").read_bytes()
+    script = (assets / "report.js").read_bytes()
+    sources = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    text = render_report(_result(sources, [[0, 1]], digests=[_digest(1), _digest(2)]), {})
+    assert f"<style>{css.decode('utf-8')}</style>" in text
+    assert f"<script>{script.decode('utf-8')}</script>" in text
+    page = _Page(text)
+    assert [s["text"].encode("utf-8") for s in page.scripts] == [script]
+    hashed = base64.b64encode(hashlib.sha256(script).digest()).decode()
+    assert f"script-src 'sha256-{hashed}'" in page.csp
 
 
 # --- headless Chromium ------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imageprism.actions import MANIFEST_NAME, apply_plan, plan_actions
-from imageprism.cli.commands import main
+from imageprism.cli import main
 from imageprism.results import DedupResult
 
 

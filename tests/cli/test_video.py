@@ -263,7 +263,7 @@ def test_bad_threshold_is_a_config_error(video, prism):
 def test_cli_dedups_a_video_and_writes_distinct_frames(video: Path, tmp_path: Path, capsys) -> None:
     import json
 
-    from imageprism.cli.commands import main
+    from imageprism.cli import main
 
     out = tmp_path / "frames"
     code = main(["dedup", str(video), "--every", "0.5s", "--out", str(out), "--json"])

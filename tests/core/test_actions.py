@@ -19,15 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from imageprism import ConfigError, DedupResult, ImageLoadError, ImagePrism, actions
+from imageprism import ConfigError, DedupResult, ImageLoadError, ImagePrism
 from imageprism.actions import (
     MANIFEST_NAME,
-    UndoManifestError,
     apply_plan,
     choose_keeper,
     plan_actions,
     undo,
 )
+from imageprism.actions import apply as actions  # apply_plan's module: tests patch its _place
+from imageprism.errors import UndoManifestError
 
 
 def _digest(data: bytes) -> str:

@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imageprism.dedup.engine import check_threshold, greedy_groups, greedy_groups_many, groups_of
+from imageprism.dedup.engine import greedy_groups, greedy_groups_many, groups_of
+from imageprism.scoring import check_threshold
 
 
 @st.composite

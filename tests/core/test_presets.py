@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from imageprism import ProfileSpec, hookimpl
+from imageprism.builtins.presets import HASH_PRESETS
 from imageprism.errors import ConfigError
 from imageprism.plugin.registry import Registry
-from imageprism.thresholds.presets import BENCHMARKS, HASH_PRESETS, Preset, preset, presets
+from imageprism.plugin.specs import Preset
+from imageprism.thresholds.presets import BENCHMARKS, preset, presets
 
 ROOT = Path(__file__).resolve().parents[2]
 STYLE_MODEL = ROOT.parent / "shared" / "models" / "mobilenetv2" / "mobilenetv2_multi.onnx"
@@ -220,7 +222,7 @@ def test_a_preset_refuses_settings_other_than_those_it_was_measured_with():
 
 
 def test_dedup_with_a_face_preset_refuses_another_embedder(tmp_path, capsys):
-    from imageprism.cli.commands import main
+    from imageprism.cli import main
 
     code = main(["dedup", str(tmp_path), "--dimensions", "face", "--preset", "similar"])
     err = capsys.readouterr().err

@@ -1,4 +1,3 @@
-import dataclasses
 import io
 import json
 
@@ -262,8 +261,8 @@ def test_a_factory_that_raises_is_a_plugin_error():
     def broken(config):
         raise FileNotFoundError("weights.bin")
 
-    registry.dimensions["colour"] = dataclasses.replace(
-        registry.dimensions["colour"], factory=broken
+    registry.dimensions["colour"] = registry.dimensions["colour"].model_copy(
+        update={"factory": broken}
     )
     with pytest.raises(PluginError, match="could not be built by plugin 'fake'.*weights.bin"):
         ImagePrism(["colour"], registry=registry)

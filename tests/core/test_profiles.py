@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from imageprism import ConfigError, Profile, ProfileSpec
-from imageprism.builtins.profiles import BUILTIN_PROFILES, blend, blend_many, normalize_weights
+from imageprism.builtins.profiles import BUILTIN_PROFILES
+from imageprism.scoring import blend, blend_many, normalize_weights
 
 WEIGHTS_01 = {
     "ecommerce": {"instance": 0.7, "semantic": 0.2, "style": 0.1},

@@ -9,9 +9,9 @@ import pytest
 from fakes import core_entry_points
 from models_support import publish
 
-import imageprism.cli.commands
+import imageprism.cli.models
 from imageprism import DimensionSpec, hookimpl
-from imageprism.cli.commands import main
+from imageprism.cli import main
 from imageprism.plugin.registry import Registry
 from imageprism.runtime.hub import ModelFile
 from imageprism_models.semantic import SemanticConfig, SemanticDimension
@@ -41,7 +41,7 @@ def published(hub, monkeypatch):
     )
     model = ModelFile(**config, licence="MIT")
     registry = Registry(entry_points=core_entry_points(), plugins=[("semantic", _PackWith(model))])
-    monkeypatch.setattr(imageprism.cli.commands, "get_registry", lambda: registry)
+    monkeypatch.setattr(imageprism.cli.models, "get_registry", lambda: registry)
     return model
 
 

@@ -25,7 +25,7 @@ from tests_support import pip_install_target
 
 from imageprism import ImagePrism, UnknownDimensionError
 from imageprism.environment import DISABLE_PLUGINS
-from imageprism.plugin.registry import Registry
+from imageprism.plugin import Registry
 
 PACKAGE = Path(__file__).resolve().parent / "imageprism-colorhist"
 

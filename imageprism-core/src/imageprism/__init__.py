@@ -3,7 +3,7 @@
 from imageprism import _compat
 from imageprism._version import __version__
 from imageprism.builtins.hash import HashConfig
-from imageprism.builtins.profiles import Profile, ProfileSpec
+from imageprism.builtins.profiles import Profile
 from imageprism.cache import EmbeddingCache
 from imageprism.errors import (
     ConfigError,
@@ -17,10 +17,12 @@ from imageprism.errors import (
     UnknownDimensionError,
     UnknownProfileError,
 )
-from imageprism.index.index import ImageIndex, IndexFileError, SearchHit
+from imageprism.index.index import ImageIndex, SearchHit
+from imageprism.index.manifest import IndexFileError
 from imageprism.io.images import PreparedImage, prepare
-from imageprism.plugin.dimension import Dimension, DimensionConfig, DimensionSpec
+from imageprism.plugin.dimension import Dimension
 from imageprism.plugin.hookspecs import hookimpl
+from imageprism.plugin.specs import DimensionConfig, DimensionSpec, ProfileSpec
 from imageprism.prism import ImagePrism
 from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
 
@@ -61,14 +63,6 @@ _compat.install_moved_module_finder()
 
 
 def __getattr__(name: str) -> object:
-    # 0.1 exported FaceConfig from here; it now lives in the separately licensed face pack.
     if name == "FaceConfig":
-        try:
-            from imageprism_face import FaceConfig
-        except ImportError as err:
-            raise PackNotInstalledError(
-                "FaceConfig comes with the face pack: pip install imageprism-face",
-                package="imageprism-face",
-            ) from err
-        return FaceConfig
+        return _compat.face_config()
     raise AttributeError(f"module 'imageprism' has no attribute {name!r}")

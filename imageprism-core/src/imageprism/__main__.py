@@ -2,6 +2,6 @@
 
 import sys
 
-from imageprism.cli.commands import main
+from imageprism.cli import main
 
 sys.exit(main())

@@ -15,7 +15,9 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
+from collections.abc import Iterator
 from types import ModuleType
+from typing import Any, Protocol
 
 
 class Name(str):
@@ -36,6 +38,81 @@ class Name(str):
         return str.__repr__(self)
 
 
+class WellKnownNames(type(Protocol)):  # type: ignore[misc]
+    """Metaclass of the ``Dimension`` protocol: the 0.1 enum's constants and calls.
+
+    The constants live on the metaclass so ``Dimension.HASH`` works while they
+    stay out of the protocol's members (an implementation need not define them);
+    ``list(Dimension)`` and ``Dimension("hash")`` behave like the 0.1 enum.
+    """
+
+    HASH = Name("hash")
+    SEMANTIC = Name("semantic")
+    INSTANCE = Name("instance")
+    STYLE = Name("style")
+    FACE = Name("face")
+
+    def __iter__(cls) -> Iterator[Name]:
+        return iter((cls.HASH, cls.SEMANTIC, cls.INSTANCE, cls.STYLE, cls.FACE))
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls.__qualname__ == "Dimension" and cls.__module__ == "imageprism.plugin.dimension":
+            # Dimension("hash") names a dimension (an implementation is still built as usual)
+            (value,) = args
+            return Name(value)
+        return super().__call__(*args, **kwargs)
+
+
+class ProfileNames(type):
+    """Metaclass of ``Profile``: ``list(Profile)`` gives the six built-in names, as 0.1's enum."""
+
+    def __iter__(cls) -> Iterator[Name]:
+        names = ("ECOMMERCE", "COPYRIGHT", "DEDUP", "VISUAL_SEARCH", "IDENTITY", "FORGERY")
+        return iter(getattr(cls, name) for name in names)
+
+
+class PositionalFields:
+    """Mixin for pydantic models: fields may also be given by position, in field order.
+
+    0.1's configs were dataclasses, so ``HashConfig(("phash",), 16)`` worked; it
+    still does for every ``DimensionConfig``.
+    """
+
+    def __init__(self, *args: Any, **data: Any) -> None:
+        if args:
+            fields = list(type(self).model_fields)  # type: ignore[attr-defined]
+            if len(args) > len(fields):
+                raise TypeError(
+                    f"{type(self).__name__} takes at most {len(fields)} positional arguments "
+                    f"({', '.join(fields)}), got {len(args)}"
+                )
+            for field_name, value in zip(fields, args, strict=False):
+                if field_name in data:
+                    raise TypeError(f"{type(self).__name__} got {field_name!r} twice")
+                data[field_name] = value
+        super().__init__(**data)
+
+
+def face_config() -> type:
+    """``FaceConfig`` for ``from imageprism import FaceConfig`` (0.1 exported it from core).
+
+    It now lives in the separately licensed face pack, imported only when asked for.
+
+    Raises:
+        PackNotInstalledError: the face pack is not installed.
+    """
+    from imageprism.errors import PackNotInstalledError
+
+    try:
+        from imageprism_face import FaceConfig
+    except ImportError as err:
+        raise PackNotInstalledError(
+            "FaceConfig comes with the face pack: pip install imageprism-face",
+            package="imageprism-face",
+        ) from err
+    return FaceConfig
+
+
 #: Module paths of 0.2 before the subpackages, and where each module lives now.
 #: ``import imageprism.calibrate`` gives the very module ``imageprism.thresholds.calibrate``.
 MOVED_MODULES: dict[str, str] = {
@@ -43,7 +120,7 @@ MOVED_MODULES: dict[str, str] = {
     for old, new in {
         "calibrate": "thresholds.calibrate",
         "candidates": "dedup.candidates",
-        "dimension": "plugin.dimension",
+        "dimension": "plugin",
         "dimensions": "builtins",
         "dimensions.hash": "builtins.hash",
         "doctor": "cli.doctor",

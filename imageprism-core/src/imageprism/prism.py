@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import os
@@ -15,15 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from imageprism.builtins.profiles import (
-    MISSING_SCORES,
-    MissingScores,
-    ProfileSpec,
-    blend,
-    normalize_weights,
-)
 from imageprism.cache import EmbeddingCache
-from imageprism.dedup.engine import Backend, check_threshold, dedup_embeddings, groups_of
+from imageprism.dedup.engine import Backend, dedup_embeddings, groups_of
 from imageprism.errors import (
     ConfigError,
     ConfigTypeError,
@@ -34,11 +26,20 @@ from imageprism.errors import (
     PluginError,
 )
 from imageprism.index.index import ImageIndex, IndexBackend
+from imageprism.index.manifest import use_prism_builder
 from imageprism.io.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
-from imageprism.plugin.dimension import Dimension
+from imageprism.plugin.dimension import Dimension, dimension_problem
 from imageprism.plugin.registry import PluginInfo, Registry, get_registry
+from imageprism.plugin.specs import ProfileSpec
 from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
 from imageprism.runtime.threads import sharing_cores
+from imageprism.scoring import (
+    MISSING_SCORES,
+    MissingScores,
+    blend,
+    check_threshold,
+    normalize_weights,
+)
 
 if TYPE_CHECKING:
     from imageprism.dedup.not_duplicates import NotDuplicates
@@ -75,18 +76,6 @@ def _owner(plugin: PluginInfo | None) -> str:
     if plugin is None:
         return "an unregistered plugin"
     return f"plugin {plugin.name!r} ({plugin.distribution or 'unknown distribution'})"
-
-
-_DIMENSION_MEMBERS = ("name", "fingerprint", "metric", "embed_batch", "similarity")
-
-
-def _implements_dimension(obj: object) -> bool:
-    """Like ``isinstance(obj, Dimension)``, without evaluating properties (a fingerprint
-    may hash a model file, which should wait until first use)."""
-    missing = object()
-    return all(
-        inspect.getattr_static(obj, member, missing) is not missing for member in _DIMENSION_MEMBERS
-    )
 
 
 def _check_embeddings(out: list[Any], count: int) -> None:
@@ -265,11 +254,10 @@ class ImagePrism:
                 plugin=plugin.name if plugin else name,
                 distribution=plugin.distribution if plugin else None,
             ) from err
-        if not _implements_dimension(dimension) or dimension.name != name:
+        problem = dimension_problem(dimension, name)
+        if problem is not None:
             raise PluginError(
-                f"dimension {name!r} built an object that does not implement the Dimension "
-                f"protocol with name {name!r} (got {type(dimension).__name__} named "
-                f"{getattr(dimension, 'name', None)!r})",
+                f"dimension {name!r} {problem}",
                 plugin=plugin.name if plugin else name,
                 distribution=plugin.distribution if plugin else None,
             )
@@ -705,3 +693,17 @@ class ImagePrism:
 
     def __repr__(self) -> str:
         return f"ImagePrism(dimensions={list(self._dimensions)}, weights={self.weights})"
+
+
+def _prism_from_manifest(manifest: dict[str, Any]) -> ImagePrism:
+    """The prism whose settings a saved index or embeddings file records."""
+    dimensions = manifest["dimensions"]
+    return ImagePrism(
+        list(dimensions),
+        weights=manifest.get("weights") or None,
+        config={n: d["config"] for n, d in dimensions.items() if d.get("config") is not None},
+        missing_scores=manifest.get("missing_scores", "zero"),
+    )
+
+
+use_prism_builder(_prism_from_manifest)

@@ -1,6 +1,9 @@
-"""Scoring one image against many: a growable table of embeddings per dimension.
+"""Score maths: weights and blending, cosine, one image against many, a table of embeddings.
 
-Used by dedup (a query against the representatives so far) and by ``ImageIndex``
+``normalize_weights``, ``blend`` and ``blend_many`` turn per-dimension scores into
+one weighted score (the rule for dimensions that did not score is
+``MissingScores``). ``EmbeddingTable`` is a growable table of embeddings per
+dimension, used by dedup (a query against the representatives so far) and by ``ImageIndex``
 (a query against every indexed image). Each dimension scores a whole block of
 rows at once through its ``similarity_many`` when it has one, in chunks so
 memory stays bounded; the scores are blended exactly as ``compare`` blends them.
@@ -8,15 +11,103 @@ memory stays bounded; the scores are blended exactly as ``compare`` blends them.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from imageprism.builtins.profiles import MissingScores, blend_many
-from imageprism.plugin.dimension import Dimension
+from imageprism.errors import ConfigError
+from imageprism.plugin.dimension import Dimension, ScoresMany
+from imageprism.plugin.specs import normalize_weights
+
+__all__ = [
+    "MISSING_SCORES",
+    "EmbeddingTable",
+    "MissingScores",
+    "blend",
+    "blend_many",
+    "check_threshold",
+    "cosine_scores",
+    "normalize_weights",
+    "similarity_many",
+    "stack_embeddings",
+]
 
 _CHUNK_ROWS = 65_536
+
+
+def check_threshold(threshold: float) -> float:
+    """Return ``threshold`` as a float, or raise ConfigError unless it is a number in [0, 1]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise ConfigError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ConfigError(f"threshold must be in [0, 1], got {threshold!r}")
+    return float(threshold)
+
+
+MissingScores = Literal["zero", "renormalize"]
+"""What a dimension that returned None does to a weighted score.
+
+``"zero"`` (the 0.1 behaviour, default): it counts as a score of 0.
+``"renormalize"``: the weights of the dimensions that did score are rescaled to
+sum to 1; if none scored, the weighted score is None.
+"""
+
+MISSING_SCORES: tuple[str, ...] = ("zero", "renormalize")
+
+
+def _tidy(value: float | np.ndarray) -> Any:
+    """Round away float noise (so weights summing to 0.9999999999999999 still give 1.0)
+    and keep the result in [0, 1]. Works on floats and arrays (NaN stays NaN)."""
+    tidied = np.clip(np.round(value, 12), 0.0, 1.0)
+    return float(tidied) if np.ndim(tidied) == 0 else tidied
+
+
+def blend(
+    scores: Mapping[str, float | None],
+    weights: Mapping[str, float],
+    missing: MissingScores = "zero",
+) -> float | None:
+    """Blend per-dimension scores into one with normalised ``weights``.
+
+    Dimensions absent from ``weights`` do not count. A None score counts as 0
+    with ``missing="zero"``; with ``"renormalize"`` the remaining weights are
+    rescaled, and the result is None when no weighted dimension scored.
+    """
+    if missing == "zero":
+        return _tidy(sum(w * (scores.get(name) or 0.0) for name, w in weights.items()))
+    scored = {name: w for name, w in weights.items() if scores.get(name) is not None}
+    total = sum(scored.values())
+    if total <= 0:
+        return None
+    return _tidy(sum(w * scores[name] for name, w in scored.items()) / total)  # type: ignore[operator]
+
+
+def blend_many(
+    scores: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    missing: MissingScores = "zero",
+) -> np.ndarray:
+    """``blend`` for arrays of scores (NaN where a dimension did not score), element-wise.
+
+    Returns NaN where ``blend`` would return None.
+    """
+    arrays = {name: np.asarray(scores[name], dtype=np.float64) for name in weights}
+    size = len(next(iter(arrays.values()))) if arrays else 0
+    total = np.zeros(size)
+    if missing == "zero":
+        for name, w in weights.items():
+            total += w * np.nan_to_num(arrays[name], nan=0.0)
+        return _tidy(total)
+    weight_sum = np.zeros(size)
+    for name, w in weights.items():
+        present = ~np.isnan(arrays[name])
+        total += np.where(present, w * np.nan_to_num(arrays[name], nan=0.0), 0.0)
+        weight_sum += np.where(present, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(weight_sum > 0, total / np.where(weight_sum > 0, weight_sum, 1.0), np.nan)
+    return _tidy(mean)
 
 
 def similarity_many(dimension: Dimension, a: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -25,9 +116,8 @@ def similarity_many(dimension: Dimension, a: np.ndarray, others: np.ndarray) -> 
     Uses the dimension's ``similarity_many`` when it has one, else ``similarity``
     row by row. Non-finite scores count as "not scorable", as in ``compare``.
     """
-    many = getattr(dimension, "similarity_many", None)
-    if many is not None:
-        scores = np.asarray(many(a, others), dtype=np.float64)
+    if isinstance(dimension, ScoresMany):
+        scores = np.asarray(dimension.similarity_many(a, others), dtype=np.float64)
     else:
         values = [dimension.similarity(a, row) for row in others]
         scores = np.array([np.nan if v is None else v for v in values], dtype=np.float64)

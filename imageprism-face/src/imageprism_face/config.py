@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from imageprism.plugin.dimension import DimensionConfig
+from imageprism.plugin import DimensionConfig
 
 
 class FaceConfig(DimensionConfig):

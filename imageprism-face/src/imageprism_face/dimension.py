@@ -10,8 +10,7 @@ import numpy as np
 
 from imageprism.errors import ConfigError
 from imageprism.io.images import PreparedImage
-from imageprism.plugin.dimension import Metric
-from imageprism.plugin.registry import get_registry
+from imageprism.plugin import Metric, get_registry
 from imageprism.scoring import cosine_scores
 from imageprism_face.config import FaceConfig
 from imageprism_face.faces import FaceDetector, FaceEmbedder

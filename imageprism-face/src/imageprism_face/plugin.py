@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pluggy
 
-from imageprism.plugin.dimension import DimensionSpec
-from imageprism.plugin.hookspecs import hookimpl
-from imageprism.thresholds.presets import Preset
+from imageprism.plugin import DimensionSpec, Preset, hookimpl
 from imageprism_face import hookspecs
 from imageprism_face.config import FaceConfig
 from imageprism_face.models import DEFAULT_DETECTOR_FILES, ULTRAFACE_RFB_320, YUNET_2023MAR
@@ -105,18 +103,18 @@ def imageprism_register_face_detectors(register: Callable[[FaceDetectorSpec], No
     """Register UltraFace and YuNet."""
     register(
         FaceDetectorSpec(
-            "ultraface",
-            _ultraface,
-            "UltraFace RFB-320: boxes",
+            name="ultraface",
+            factory=_ultraface,
+            summary="UltraFace RFB-320: boxes",
             model_files=(ULTRAFACE_RFB_320,),
             licence="MIT",
         )
     )
     register(
         FaceDetectorSpec(
-            "yunet",
-            _yunet,
-            "YuNet 2023mar: boxes and 5 landmarks",
+            name="yunet",
+            factory=_yunet,
+            summary="YuNet 2023mar: boxes and 5 landmarks",
             model_files=(YUNET_2023MAR,),
             licence="MIT",
         )
@@ -128,18 +126,22 @@ def imageprism_register_face_embedders(register: Callable[[FaceEmbedderSpec], No
     """Register the ArcFace embedder and the generic ONNX one."""
     register(
         FaceEmbedderSpec(
-            "arcface",
-            _arcface,
-            "ArcFace ONNX (0.1's default; weights without a clear commercial licence)",
+            name="arcface",
+            factory=_arcface,
+            summary="ArcFace ONNX (0.1's default; weights without a clear commercial licence)",
             licence="weights: no clear commercial licence",
         )
     )
-    register(FaceEmbedderSpec("onnx", _onnx, "any ONNX face embedder you point it at"))
     register(
         FaceEmbedderSpec(
-            "dlib",
-            _dlib,
-            "dlib ResNet (128-d), its own 5-point alignment; weights CC0 / Boost licence",
+            name="onnx", factory=_onnx, summary="any ONNX face embedder you point it at"
+        )
+    )
+    register(
+        FaceEmbedderSpec(
+            name="dlib",
+            factory=_dlib,
+            summary="dlib ResNet (128-d), its own 5-point alignment; weights CC0 / Boost licence",
             licence=(
                 "code: dlib, Boost Software License 1.0; weights: public domain, CC0 1.0 "
                 "(dlib-models; face-recognition-models' LICENSE)"

@@ -1,49 +1,54 @@
-"""What plugins register with the face pack: detectors and embedders."""
+"""What plugins register with the face pack: detectors and embedders.
+
+Both are ``imageprism.plugin.ComponentSpec`` (frozen pydantic models, like every
+spec core takes); they differ only in what their factory builds.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from imageprism.plugin import ComponentSpec
 
 if TYPE_CHECKING:
     from imageprism_face.config import FaceConfig
     from imageprism_face.faces import FaceDetector, FaceEmbedder
 
+__all__ = ["FaceDetectorSpec", "FaceEmbedderSpec"]
 
-@dataclass(frozen=True)
-class FaceDetectorSpec:
+
+class FaceDetectorSpec(ComponentSpec):
     """A face detector a plugin provides.
 
     Attributes:
         name: What ``FaceConfig(detector=...)`` selects it by.
-        factory: Builds the detector from the face dimension's config.
+        factory: Builds the detector (a ``FaceDetector``) from the face dimension's
+            config (a ``FaceConfig``).
         summary: One line for listings.
         model_files: Model files it downloads (for ``models pull``).
         licence: Licence of its code and weights.
     """
 
-    name: str
-    factory: Callable[[FaceConfig], FaceDetector]
-    summary: str
-    model_files: tuple[Any, ...] = field(default=())
-    licence: str = ""
+    factory: Callable[[Any], Any]
+
+    if TYPE_CHECKING:  # what the factory is, for type checkers (pydantic sees Callable)
+        factory: Callable[[FaceConfig], FaceDetector]  # type: ignore[no-redef]
 
 
-@dataclass(frozen=True)
-class FaceEmbedderSpec:
+class FaceEmbedderSpec(ComponentSpec):
     """A face embedder a plugin provides.
 
     Attributes:
         name: What ``FaceConfig(embedder=...)`` selects it by.
-        factory: Builds the embedder from the face dimension's config.
+        factory: Builds the embedder (a ``FaceEmbedder``) from the face dimension's
+            config (a ``FaceConfig``).
         summary: One line for listings.
         model_files: Model files it downloads.
         licence: Licence of its code and weights.
     """
 
-    name: str
-    factory: Callable[[FaceConfig], FaceEmbedder]
-    summary: str
-    model_files: tuple[Any, ...] = field(default=())
-    licence: str = ""
+    factory: Callable[[Any], Any]
+
+    if TYPE_CHECKING:
+        factory: Callable[[FaceConfig], FaceEmbedder]  # type: ignore[no-redef]

@@ -12,7 +12,7 @@ import numpy as np
 
 from imageprism.errors import ModelFileError
 from imageprism.io.images import PreparedImage
-from imageprism.plugin.dimension import Metric
+from imageprism.plugin import Metric
 from imageprism.runtime.hub import ModelConfig, ModelFile, resolve_model_file, sha256_of
 from imageprism.runtime.onnx import OnnxModel
 from imageprism.scoring import cosine_scores

@@ -12,10 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from imageprism.plugin.dimension import DimensionSpec
-from imageprism.plugin.hookspecs import hookimpl
+from imageprism.plugin import DimensionSpec, Preset, hookimpl
 from imageprism.runtime.hub import ModelConfig, ModelFile
-from imageprism.thresholds.presets import Preset
 from imageprism_models.embedding import ModelDimension
 from imageprism_models.preprocess import CLIP
 

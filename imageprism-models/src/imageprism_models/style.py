@@ -24,10 +24,8 @@ import numpy as np
 
 from imageprism.errors import ModelFileError
 from imageprism.io.atomic import atomic_write
-from imageprism.plugin.dimension import DimensionSpec
-from imageprism.plugin.hookspecs import hookimpl
+from imageprism.plugin import DimensionSpec, Preset, hookimpl
 from imageprism.runtime.hub import ModelConfig, ModelFile, derived_dir, sha256_of
-from imageprism.thresholds.presets import Preset
 from imageprism_models.embedding import ModelDimension, unit_rows
 from imageprism_models.preprocess import MOBILENETV2
 

@@ -19,10 +19,11 @@ import numpy as np
 from PIL import Image
 from pydantic import Field, field_validator
 
+from imageprism.builtins.presets import HASH_PRESETS
 from imageprism.io.images import PreparedImage
-from imageprism.plugin.dimension import DimensionConfig, DimensionSpec, Metric
+from imageprism.plugin.dimension import Metric
 from imageprism.plugin.hookspecs import hookimpl
-from imageprism.thresholds.presets import HASH_PRESETS, Preset
+from imageprism.plugin.specs import DimensionConfig, DimensionSpec, Preset
 
 HashAlgorithm = Literal["phash", "dhash", "ahash"]
 

@@ -1,4 +1,9 @@
-"""The checks behind ``imageprism doctor``: the facts a user needs to fix a setup."""
+"""``imageprism doctor``: check the installation and print the facts a user needs to fix a
+setup: the Python version, imageprism-core, each plugin and pack, ONNX Runtime, the network
+and model cache settings, each model file, and the optional image, video and Parquet formats.
+A missing optional feature is fine (with how to add it); any problem makes the exit code 1.
+``run_checks`` gives the checks as data (``imageprism.doctor`` is this module, for old code).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,17 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imageprism import environment
 from imageprism._version import __version__
+from imageprism.cli._common import EXIT_OK, EXIT_SOME_FAILED, add_json_option, print_json
 from imageprism.plugin.dimension import PACKAGES
 from imageprism.plugin.registry import get_registry
 from imageprism.runtime.hub import offline
+
+if TYPE_CHECKING:
+    import argparse
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,17 @@ def _installed(distribution: str) -> str | None:
         return None
 
 
+def _optional(name: str, present: bool, found: str, missing: str, fix: str) -> Check:
+    """An optional feature: fine either way; ``found`` or ``missing`` says which, and
+    without it the check says how to add it (``fix``)."""
+    return Check(name, True, found if present else missing, "" if present else fix)
+
+
+def _has(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    return importlib.util.find_spec(module) is not None
+
+
 def _python() -> Check:
     version = ".".join(map(str, sys.version_info[:3]))
     ok = sys.version_info >= (3, 11)
@@ -68,14 +88,13 @@ def _plugins() -> list[Check]:
     for package in sorted(set(PACKAGES.values())):
         version = _installed(package)
         wanted = sorted(name for name, owner in PACKAGES.items() if owner == package)
-        out.append(
-            Check(
+        out.append(  # optional: only needed for its dimensions
+            _optional(
                 f"pack {package}",
-                True,  # optional: only needed for its dimensions
-                f"{package} {version}"
-                if version
-                else f"not installed (optional; provides {', '.join(wanted)})",
-                "" if version else f"pip install {package}  (only if you need {', '.join(wanted)})",
+                bool(version),
+                f"{package} {version}",
+                f"not installed (optional; provides {', '.join(wanted)})",
+                f"pip install {package}  (only if you need {', '.join(wanted)})",
             )
         )
     return out
@@ -83,7 +102,7 @@ def _plugins() -> list[Check]:
 
 def _onnx() -> list[Check]:
     out = []
-    if importlib.util.find_spec("onnxruntime") is None:
+    if not _has("onnxruntime"):
         out.append(
             Check(
                 "onnxruntime",
@@ -166,51 +185,66 @@ def _models() -> list[Check]:
     return out
 
 
+#: The optional formats: the check's name, and its detail when present, when missing, and
+#: how to add it.
+_FORMATS = {
+    "HEIC images": ("pillow-heif installed", "not readable (optional)", "pip install pillow-heif"),
+    "AVIF images": (
+        "readable",
+        "not readable (optional)",
+        "pip install pillow-avif-plugin (or a Pillow built with AVIF)",
+    ),
+    "video input": (
+        "PyAV installed",
+        "PyAV not installed (optional)",
+        'pip install "imageprism-core[video]"',
+    ),
+    "Parquet output": (
+        "pyarrow installed",
+        "not available (optional; .npz works)",
+        'pip install "imageprism-core[parquet]" (or write .npz)',
+    ),
+}
+
+
 def _formats() -> list[Check]:
     from PIL import features
 
-    out = []
-    heic = importlib.util.find_spec("pillow_heif") is not None
-    out.append(
-        Check(
-            "HEIC images",
-            True,  # optional
-            "pillow-heif installed" if heic else "not readable (optional)",
-            "" if heic else "pip install pillow-heif",
-        )
-    )
-    avif = bool(features.check("avif")) if "avif" in features.modules else False
-    avif = avif or importlib.util.find_spec("pillow_avif") is not None
-    out.append(
-        Check(
-            "AVIF images",
-            True,  # optional
-            "readable" if avif else "not readable (optional)",
-            "" if avif else "pip install pillow-avif-plugin (or a Pillow built with AVIF)",
-        )
-    )
-    video = importlib.util.find_spec("av") is not None
-    out.append(
-        Check(
-            "video input",
-            True,  # optional
-            "PyAV installed" if video else "PyAV not installed (optional)",
-            "" if video else 'pip install "imageprism-core[video]"',
-        )
-    )
-    parquet = importlib.util.find_spec("pyarrow") is not None
-    out.append(
-        Check(
-            "Parquet output",
-            True,  # optional
-            "pyarrow installed" if parquet else "not available (optional; .npz works)",
-            "" if parquet else 'pip install "imageprism-core[parquet]" (or write .npz)',
-        )
-    )
-    return out
+    present = {
+        "HEIC images": _has("pillow_heif"),
+        "AVIF images": (bool(features.check("avif")) if "avif" in features.modules else False)
+        or _has("pillow_avif"),
+        "video input": _has("av"),
+        "Parquet output": _has("pyarrow"),
+    }
+    return [_optional(name, present[name], *texts) for name, texts in _FORMATS.items()]
 
 
 def run_checks() -> list[Check]:
     """Every check, in the order ``imageprism doctor`` prints them."""
     core = Check("imageprism-core", True, f"{__version__} at {Path(__file__).parent}")
     return [_python(), core, *_plugins(), *_onnx(), *_models(), *_formats()]
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``doctor`` command to the subcommands ``sub``."""
+    p = sub.add_parser(
+        "doctor", help="check the setup: packs, plugins, model cache, ONNX Runtime, formats"
+    )
+    add_json_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print every check (a fix under each problem); returns 1 if any is a problem, else 0."""
+    checks = run_checks()
+    problems = [c for c in checks if not c.ok]
+    if args.json:
+        print_json({"ok": not problems, "checks": [c.to_dict() for c in checks]})
+    else:
+        width = max(len(c.name) for c in checks)
+        for check in checks:
+            status = "ok     " if check.ok else "problem"
+            fix = f"\n{'':{width + 11}}fix: {check.fix}" if check.fix else ""
+            print(f"{status}  {check.name:<{width}}  {check.detail}{fix}")
+    return EXIT_SOME_FAILED if problems else EXIT_OK

@@ -7,6 +7,7 @@ version of the probe loop, ``faiss_backend`` the FAISS one). ``not_duplicates``
 keeps the pairs a person marked as not duplicates, which are never grouped.
 """
 
-from imageprism.dedup.engine import check_threshold, dedup_embeddings, greedy_groups, groups_of
+from imageprism.dedup.engine import dedup_embeddings, greedy_groups, groups_of
+from imageprism.scoring import check_threshold
 
 __all__ = ["check_threshold", "dedup_embeddings", "greedy_groups", "groups_of"]

@@ -11,17 +11,15 @@ many to hold (a low threshold), it falls back to the plain greedy pass.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from imageprism.builtins.profiles import MissingScores
 from imageprism.dedup.candidates import TooManyPairs, unique_pairs
 from imageprism.errors import ConfigError
-from imageprism.plugin.dimension import Dimension
-from imageprism.scoring import EmbeddingTable
+from imageprism.plugin.dimension import Dimension, HammingCodes
+from imageprism.scoring import EmbeddingTable, MissingScores
 
 Backend = Literal["exact", "faiss"]
 """How dedup finds candidate pairs: ``"exact"`` (NumPy; the greedy answer exactly) or
@@ -29,15 +27,6 @@ Backend = Literal["exact", "faiss"]
 
 BACKENDS: tuple[str, ...] = ("exact", "faiss")
 _MAX_CANDIDATES = 20_000_000  # pairs held at once; past this the plain greedy pass is cheaper
-
-
-def check_threshold(threshold: float) -> float:
-    """Return ``threshold`` as a float, or raise ConfigError unless it is a number in [0, 1]."""
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise ConfigError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise ConfigError(f"threshold must be in [0, 1], got {threshold!r}")
-    return float(threshold)
 
 
 def _matches(value: float | None, threshold: float) -> bool:
@@ -154,10 +143,9 @@ def _column_pairs(
     finder: Any = candidates
     if backend == "faiss":
         from imageprism.dedup import faiss_backend as finder
-    codes_of = getattr(dimension, "hamming_codes", None)
     found = []
-    if codes_of is not None:
-        for codes, radius in codes_of(matrix[rows], threshold):
+    if isinstance(dimension, HammingCodes):
+        for codes, radius in dimension.hamming_codes(matrix[rows], threshold):
             owners = np.repeat(rows, codes.shape[1])
             flat = codes.reshape(len(rows) * codes.shape[1], -1)
             found.append(finder.hamming_pairs(flat, owners, radius, limit=_MAX_CANDIDATES))

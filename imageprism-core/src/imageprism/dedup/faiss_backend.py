@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from imageprism.dedup.candidates import TooManyPairs, plan_blocks, unique_pairs
+from imageprism.plugin.dimension import HammingCodes, RanksByCodeDistance
 from imageprism.runtime.optional import require
 
 IVF_FROM = 50_000
@@ -124,9 +125,11 @@ class FaissSearch:
         faiss = _faiss()
         self._dimension = dimension
         rows = np.flatnonzero(present)
-        self._hamming = getattr(dimension, "hamming_codes", None) is not None
+        self._hamming = isinstance(dimension, HammingCodes)
         # whether ``nearest`` finds the true top rows (else callers must scan every row)
-        self.exact = not self._hamming or getattr(dimension, "ranks_by_code_distance", False)
+        self.exact = not self._hamming or (
+            isinstance(dimension, RanksByCodeDistance) and dimension.ranks_by_code_distance
+        )
         self._indexes: list[Any] = []
         if self._hamming:
             for codes, _ in dimension.hamming_codes(matrix[rows], 1.0):

@@ -24,7 +24,7 @@ from typing import Any
 from imageprism.errors import ConfigError
 from imageprism.io.atomic import atomic_write
 from imageprism.io.images import ImageInput, describe, prepare
-from imageprism.io.sqlite import Database
+from imageprism.io.sqlite import SQLiteFile
 
 FORMAT = "imageprism-not-duplicates/1"
 """The ``format`` of an exported marks file."""
@@ -32,12 +32,7 @@ FORMAT = "imageprism-not-duplicates/1"
 SCHEMA_VERSION = 1
 """The version of the marks file's tables this imageprism reads and writes."""
 
-_SCHEMA = (
-    "CREATE TABLE pairs (a TEXT NOT NULL, b TEXT NOT NULL, added_ns INTEGER NOT NULL, "
-    "PRIMARY KEY (a, b), CHECK (a < b)) WITHOUT ROWID",
-)
 _DIGEST = re.compile(r"^[0-9a-f]{32}$")
-_CHUNK = 500  # digests per query, well under SQLite's parameter limit
 
 Pair = tuple[str, str]
 
@@ -72,28 +67,30 @@ def _pair(digest_a: str, digest_b: str) -> Pair:
     return (a, b) if a < b else (b, a)
 
 
-class NotDuplicates:
+class NotDuplicates(SQLiteFile):
     """A persistent set of unordered pairs of content digests marked "not duplicates".
 
     Safe to share between threads. ``pairs_among`` gives the dedup engine the
     marked pairs among its inputs.
 
     Args:
-        path: The SQLite file; it and its folder are created on first use.
+        path: The marks' SQLite file; it and its folder are created on first use.
+
+    Attributes:
+        path: The file, with ``~`` expanded.
 
     Raises:
         StoreFileError: the file is not an SQLite database, is another program's
-            database, has an unknown schema version, or cannot be created.
+            database (an embedding store, say), has an unknown schema version, or
+            cannot be created.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._db = Database(
-            path,
-            kind="not-duplicates file",
-            version=SCHEMA_VERSION,
-            schema=_SCHEMA,
-        )
-        self.path = self._db.path
+    _KIND = "not-duplicates file"
+    _VERSION = SCHEMA_VERSION
+    _SCHEMA = (
+        "CREATE TABLE pairs (a TEXT NOT NULL, b TEXT NOT NULL, added_ns INTEGER NOT NULL, "
+        "PRIMARY KEY (a, b), CHECK (a < b)) WITHOUT ROWID",
+    )
 
     def add(self, digest_a: str, digest_b: str) -> bool:
         """Mark a pair; True if it was not marked before.
@@ -177,16 +174,11 @@ class NotDuplicates:
         found: set[tuple[int, int]] = set()
         if len(positions) < 2:
             return found
-        keys = list(positions)
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            rows = self._db.read(
-                f"SELECT a, b FROM pairs WHERE a IN ({','.join('?' * len(chunk))})", chunk
-            )
-            for a, b in rows:  # a < b, so each marked pair is found once, through a
-                for i in positions[a]:
-                    for j in positions.get(b, ()):
-                        found.add((i, j) if i < j else (j, i))
+        rows = self._db.read_in("SELECT a, b FROM pairs WHERE a IN ({marks})", list(positions))
+        for a, b in rows:  # a < b, so each marked pair is found once, through a
+            for i in positions[a]:
+                for j in positions.get(b, ()):
+                    found.add((i, j) if i < j else (j, i))
         return found
 
     def __len__(self) -> int:
@@ -217,19 +209,6 @@ class NotDuplicates:
                 message names the file and the pair).
         """
         return self.add_many(read_marks(path))
-
-    def close(self) -> None:
-        """Close the file."""
-        self._db.close()
-
-    def __enter__(self) -> NotDuplicates:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"NotDuplicates({str(self.path)!r})"
 
 
 def read_marks(path: str | os.PathLike[str]) -> list[Pair]:

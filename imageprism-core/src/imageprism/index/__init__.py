@@ -5,6 +5,7 @@ whose manifest records the prism's settings); ``embeddings_file`` writes and
 reads ``embed -o`` output (NumPy ``.npz`` or Parquet) with the same manifest.
 """
 
-from imageprism.index.index import ImageIndex, IndexFileError, SearchHit
+from imageprism.index.index import ImageIndex, SearchHit
+from imageprism.index.manifest import IndexFileError
 
 __all__ = ["ImageIndex", "IndexFileError", "SearchHit"]

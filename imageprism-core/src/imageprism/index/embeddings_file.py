@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imageprism.errors import ConfigError, ImagePrismError
-from imageprism.index.index import IndexFileError, prism_manifest
+from imageprism.index.manifest import IndexFileError, prism_manifest
 from imageprism.io.atomic import atomic_write
 from imageprism.runtime.optional import require
 from imageprism.scoring import stack_embeddings

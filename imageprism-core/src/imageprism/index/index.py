@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel
 
 from imageprism.errors import ConfigError, ImagePrismError
+from imageprism.index.manifest import IndexFileError, prism_for, prism_manifest
 from imageprism.io.atomic import atomic_write
 from imageprism.io.images import ImageInput
 from imageprism.results import ImageFailure
@@ -40,10 +40,6 @@ those exactly; ``"auto"`` uses FAISS from ``FAISS_FROM`` images when it is insta
 
 FAISS_FROM = 100_000
 """Index size from which ``backend="auto"`` searches with FAISS (when installed)."""
-
-
-class IndexFileError(ImagePrismError, ValueError):
-    """An index file is unreadable, or was built with other dimensions than this prism's."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +195,7 @@ class ImageIndex:
 
     def range_search(self, query: ImageInput, threshold: float) -> list[SearchHit]:
         """Every indexed image whose weighted score is at least ``threshold``, best first."""
-        from imageprism.dedup.engine import check_threshold
+        from imageprism.scoring import check_threshold
 
         threshold = check_threshold(threshold)
         scores, weighted, rows = self._score(query)
@@ -333,59 +329,3 @@ class ImageIndex:
 
         ids, columns, manifest = read_embeddings(path)
         return cls._checked(manifest, prism, ids, columns, path, backend)
-
-
-def prism_manifest(prism: ImagePrism) -> dict[str, Any]:
-    """What a saved index or embeddings file records of the prism that made it."""
-    dimensions = {}
-    for name in prism.dimensions:
-        dimension = prism.dimension(name)
-        config = getattr(dimension, "config", None)
-        dimensions[name] = {
-            "fingerprint": dimension.fingerprint,
-            "metric": dimension.metric,
-            "config": config.model_dump(mode="json") if isinstance(config, BaseModel) else None,
-        }
-    return {
-        "dimensions": dimensions,
-        "weights": dict(prism.weights),
-        "missing_scores": prism.missing_scores,
-    }
-
-
-def prism_for(manifest: dict[str, Any], prism: ImagePrism | None, path: object) -> ImagePrism:
-    """``prism`` checked against a manifest (or, when None, the prism the manifest records).
-
-    Raises:
-        IndexFileError: the dimensions or their fingerprints differ.
-    """
-    if prism is None:
-        prism = _prism_of(manifest, path)
-    ours = {name: prism.dimension(name).fingerprint for name in prism.dimensions}
-    theirs = {name: info["fingerprint"] for name, info in manifest["dimensions"].items()}
-    if ours != theirs:
-        differing = sorted(
-            name for name in set(ours) | set(theirs) if ours.get(name) != theirs.get(name)
-        )
-        raise IndexFileError(
-            f"{path} was made with other dimensions or settings than this prism: "
-            f"{', '.join(differing)} differ (file: {theirs}; prism: {ours}); "
-            "make it again with this prism"
-        )
-    return prism
-
-
-def _prism_of(manifest: dict[str, Any], path: object) -> ImagePrism:
-    """The prism an index was built with, from its manifest."""
-    from imageprism.prism import ImagePrism
-
-    dimensions = manifest["dimensions"]
-    try:
-        return ImagePrism(
-            list(dimensions),
-            weights=manifest.get("weights") or None,
-            config={n: d["config"] for n, d in dimensions.items() if d.get("config") is not None},
-            missing_scores=manifest.get("missing_scores", "zero"),
-        )
-    except ImagePrismError as err:
-        raise IndexFileError(f"cannot rebuild the prism of index {path}: {err}") from err

@@ -4,3 +4,5 @@
   results back as an index or an embeddings file, and dedup them shard by shard
   (``pip install "imageprism-core[ray]"``).
 """
+
+__all__ = ["ray"]

@@ -100,15 +100,16 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from imageprism.builtins.profiles import MissingScores
-from imageprism.dedup.engine import Backend, check_threshold, dedup_embeddings
+from imageprism.dedup.engine import Backend, dedup_embeddings
 from imageprism.errors import ConfigError, ImagePrismError
 from imageprism.index.embeddings_file import arrow_embeddings, numpy_embeddings, write_embeddings
-from imageprism.index.index import ImageIndex, IndexFileError, prism_for
+from imageprism.index.index import ImageIndex
+from imageprism.index.manifest import IndexFileError, prism_for
 from imageprism.io.images import DEFAULT_MAX_PIXELS
 from imageprism.prism import ImagePrism
 from imageprism.results import ImageFailure
 from imageprism.runtime.optional import require
+from imageprism.scoring import MissingScores, check_threshold
 
 FORMAT = "imageprism-ray/1"
 """The ``format`` recorded in the ``imageprism`` column: the layout of ``EmbedImages``' output."""

@@ -3,6 +3,8 @@
 Each file is stamped with an application id (whose file it is) and a schema
 version, checked on every open, so another program's database or a file from
 a newer imageprism is refused with a message naming it rather than misread.
+``Database`` is the connection; ``SQLiteFile`` is what ``EmbeddingStore`` and
+``NotDuplicates`` share on top of it (opening by kind, ``path``, closing, ``with``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from imageprism.errors import StoreFileError
 
 _BUSY_TIMEOUT = 30.0  # seconds to wait for another process's write to finish
+_CHUNK = 500  # values per IN (...) list, well under SQLite's parameter limit
 # The application id stamped into each kind of file ("IPRS", "IPND").
 _APPLICATION_IDS = {"embedding store": 0x49505253, "not-duplicates file": 0x49504E44}
 
@@ -92,8 +95,7 @@ class Database:
     def _check(self, application_id: int, version: int, schema: Sequence[str]) -> None:
         found_id, found_version, tables = self._stamp()
         if found_id == 0 and tables == 0:  # a new (or empty) file: create the tables
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 found_id, found_version, tables = self._stamp()  # another process may have won
                 if found_id == 0 and tables == 0:
                     for statement in schema:
@@ -101,11 +103,6 @@ class Database:
                     self._db.execute(f"PRAGMA application_id={application_id}")
                     self._db.execute(f"PRAGMA user_version={version}")
                     found_id, found_version = application_id, version
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
         if found_id != application_id:
             other = next((k for k, i in _APPLICATION_IDS.items() if i == found_id), None)
             what = f"an imageprism {other}" if other else "an SQLite database of another program"
@@ -131,20 +128,91 @@ class Database:
         with self._lock, self._guard():
             return self._db.execute(sql, parameters).fetchall()
 
+    def read_in(
+        self, sql: str, values: Sequence[Any], parameters: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """All rows of a query whose ``IN ({marks})`` list holds ``values``, asked in chunks.
+
+        Args:
+            sql: The query, with ``{marks}`` where the ``?`` placeholders of a chunk go.
+            values: The values of the ``IN`` list (any number: each query takes at
+                most 500, well under SQLite's parameter limit).
+            parameters: The query's other parameters, which come before the list.
+        """
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start : start + _CHUNK]
+            rows += self.read(sql.format(marks=",".join("?" * len(chunk))), [*parameters, *chunk])
+        return rows
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE``, then ``COMMIT`` when the block ends or ``ROLLBACK`` if it raises."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        with self._lock, self._guard():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._guard(), self._transaction() as db:
+            yield db
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self._lock:
             self._db.close()
+
+
+class SQLiteFile:
+    """What the classes kept in one SQLite file share: opening it by kind, ``path``, closing.
+
+    A subclass names its file's kind, schema version and tables in the private
+    class attributes below; it can be used in ``with`` (closed at the end).
+
+    Args:
+        path: The SQLite file; it and its folder are created on first use.
+
+    Attributes:
+        path: The file, with ``~`` expanded.
+
+    Raises:
+        StoreFileError: as ``Database``.
+    """
+
+    _KIND: ClassVar[str]
+    """What the file is: "embedding store" or "not-duplicates file" (see ``Database``)."""
+    _VERSION: ClassVar[int]
+    """The version of the file's tables this imageprism reads and writes."""
+    _SCHEMA: ClassVar[Sequence[str]]
+    """The statements creating a new file's tables."""
+    _SYNCHRONOUS: ClassVar[str] = "FULL"
+    """``PRAGMA synchronous`` (see ``Database``)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._db = Database(
+            path,
+            kind=self._KIND,
+            version=self._VERSION,
+            schema=self._SCHEMA,
+            synchronous=self._SYNCHRONOUS,
+        )
+        self.path = self._db.path
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"

@@ -23,19 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from imageprism.errors import ConfigError, StoreFileError
-from imageprism.io.sqlite import Database
+from imageprism.io.sqlite import SQLiteFile
 from imageprism.runtime.hub import cache_root
 
 SCHEMA_VERSION = 1
 """The version of the store's tables this imageprism reads and writes."""
 
-_SCHEMA = (
-    "CREATE TABLE embeddings (fingerprint TEXT NOT NULL, digest TEXT NOT NULL, "
-    "dtype TEXT, shape TEXT, data BLOB, PRIMARY KEY (fingerprint, digest)) WITHOUT ROWID",
-    "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
-    "mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, recorded_ns INTEGER NOT NULL)",
-)
-_CHUNK = 500  # digests per query, well under SQLite's parameter limit
 # A file modified this close to when it was recorded may have changed again within the
 # same mtime tick (2 s on FAT), unseen: its record is not trusted (git's "racy clean").
 _RACY_NS = 2_000_000_000
@@ -61,34 +54,39 @@ def _encode(value: np.ndarray | None) -> tuple[str | None, str | None, bytes | N
     return value.dtype.str, ",".join(map(str, value.shape)), value.tobytes()
 
 
-class EmbeddingStore:
+class EmbeddingStore(SQLiteFile):
     """Embeddings on disk, keyed by (dimension fingerprint, content digest); safe across threads.
 
     Pass it (or just a path) to ``ImagePrism(store=...)``: each embedding is looked
     up in the in-memory cache, then here, and computed only when neither has it.
 
     Args:
-        path: The SQLite file; it and its folder are created on first use.
+        path: The store's SQLite file; it and its folder are created on first use.
 
     Attributes:
+        path: The file, with ``~`` expanded.
         hits: Embeddings looked up and found (each dimension of each image counts once).
         misses: Embeddings looked up and not found.
         written: Embeddings written.
 
     Raises:
         StoreFileError: the file is not an SQLite database, is another program's
-            database, has an unknown schema version, or cannot be created.
+            database (a not-duplicates file, say), has an unknown schema version, or
+            cannot be created.
     """
 
+    _KIND = "embedding store"
+    _VERSION = SCHEMA_VERSION
+    _SCHEMA = (
+        "CREATE TABLE embeddings (fingerprint TEXT NOT NULL, digest TEXT NOT NULL, "
+        "dtype TEXT, shape TEXT, data BLOB, PRIMARY KEY (fingerprint, digest)) WITHOUT ROWID",
+        "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+        "mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, recorded_ns INTEGER NOT NULL)",
+    )
+    _SYNCHRONOUS = "NORMAL"  # a killed run keeps every commit; it is only a cache
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._db = Database(
-            path,
-            kind="embedding store",
-            version=SCHEMA_VERSION,
-            schema=_SCHEMA,
-            synchronous="NORMAL",  # a killed run keeps every commit; it is only a cache
-        )
-        self.path = self._db.path
+        super().__init__(path)
         self.hits = 0
         self.misses = 0
         self.written = 0
@@ -107,15 +105,14 @@ class EmbeddingStore:
         """
         wanted = list(dict.fromkeys(digests))
         found: dict[str, np.ndarray | None] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            rows = self._db.read(
-                "SELECT digest, dtype, shape, data FROM embeddings WHERE fingerprint = ? "
-                f"AND digest IN ({','.join('?' * len(chunk))})",
-                [fingerprint, *chunk],
-            )
-            for digest, dtype, shape, data in rows:
-                found[digest] = self._decode(fingerprint, digest, dtype, shape, data)
+        rows = self._db.read_in(
+            "SELECT digest, dtype, shape, data FROM embeddings WHERE fingerprint = ? "
+            "AND digest IN ({marks})",
+            wanted,
+            [fingerprint],
+        )
+        for digest, dtype, shape, data in rows:
+            found[digest] = self._decode(fingerprint, digest, dtype, shape, data)
         with self._lock:
             self.hits += len(found)
             self.misses += len(wanted) - len(found)
@@ -217,13 +214,4 @@ class EmbeddingStore:
     def close(self) -> None:
         """Write pending file notes and close the file."""
         self.flush()
-        self._db.close()
-
-    def __enter__(self) -> EmbeddingStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"EmbeddingStore({str(self.path)!r})"
+        super().close()

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from imageprism.dedup.engine import check_threshold
 from imageprism.errors import ConfigError, ImageLoadError
 from imageprism.io.atomic import atomic_write
 from imageprism.runtime.optional import require
+from imageprism.scoring import check_threshold
 
 if TYPE_CHECKING:
     from imageprism.prism import ImagePrism

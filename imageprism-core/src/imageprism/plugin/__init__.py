@@ -3,25 +3,50 @@
 A plugin is a module (or object) named by an entry point in the ``imageprism``
 group. It implements hooks with ``hookimpl`` (``imageprism_register_dimensions``
 and the others in ``imageprism.plugin.hookspecs``), each receiving a ``register``
-callback. A dimension implements the ``Dimension`` protocol and is registered as
-a ``DimensionSpec``; its config is a frozen ``DimensionConfig``. The registry
-(``get_registry``) loads every plugin on its own, so one that fails is recorded
-with its name and distribution while the others keep working. The conformance
-suite for plugin authors lives in ``imageprism.plugin.testing`` (it needs pytest).
+callback. A dimension implements the ``Dimension`` protocol, and may offer the
+optional capabilities ``ScoresMany``, ``HammingCodes``, ``RanksByCodeDistance``
+and ``Configured``; it is registered as a ``DimensionSpec`` whose config is a
+frozen ``DimensionConfig``. Profiles and presets are ``ProfileSpec`` and
+``Preset``; every spec is a frozen pydantic model (``ComponentSpec`` is the base
+that packs extend, as the face pack does for detectors and embedders). The
+registry (``get_registry``) loads every plugin on its own, so one that fails is
+recorded with its name and distribution while the others keep working. The
+conformance suite lives in ``imageprism.plugin.testing`` (it needs pytest).
 """
 
-from imageprism.plugin.dimension import PACKAGES, Dimension, DimensionConfig, DimensionSpec, Metric
+from imageprism.plugin.dimension import (
+    Configured,
+    Dimension,
+    HammingCodes,
+    Metric,
+    RanksByCodeDistance,
+    ScoresMany,
+)
 from imageprism.plugin.hookspecs import hookimpl, hookspec
-from imageprism.plugin.registry import PluginInfo, Registry, get_registry
+from imageprism.plugin.registry import PACKAGES, PluginInfo, Registry, get_registry
+from imageprism.plugin.specs import (
+    ComponentSpec,
+    DimensionConfig,
+    DimensionSpec,
+    Preset,
+    ProfileSpec,
+)
 
 __all__ = [
     "PACKAGES",
+    "ComponentSpec",
+    "Configured",
     "Dimension",
     "DimensionConfig",
     "DimensionSpec",
+    "HammingCodes",
     "Metric",
     "PluginInfo",
+    "Preset",
+    "ProfileSpec",
+    "RanksByCodeDistance",
     "Registry",
+    "ScoresMany",
     "get_registry",
     "hookimpl",
     "hookspec",

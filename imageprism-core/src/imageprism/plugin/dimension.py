@@ -1,17 +1,16 @@
-"""The Dimension protocol, the DimensionSpec a plugin registers, and the well-known names."""
+"""The Dimension protocol a plugin implements, and the optional capabilities it may add."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+import inspect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
-
-from imageprism._compat import Name
+from imageprism._compat import WellKnownNames
 
 if TYPE_CHECKING:
     import numpy as np
+    from pydantic import BaseModel
 
     from imageprism.io.images import PreparedImage
 
@@ -27,27 +26,8 @@ PACKAGES: dict[str, str] = {
 }
 
 
-class _WellKnownNames(type(Protocol)):  # type: ignore[misc]
-    # Constants live on the metaclass so ``Dimension.HASH`` works while they stay
-    # out of the protocol's members (an implementation need not define them).
-    HASH = Name("hash")
-    SEMANTIC = Name("semantic")
-    INSTANCE = Name("instance")
-    STYLE = Name("style")
-    FACE = Name("face")
-
-    def __iter__(cls) -> Iterator[Name]:
-        return iter((cls.HASH, cls.SEMANTIC, cls.INSTANCE, cls.STYLE, cls.FACE))
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if cls is Dimension:  # Dimension("hash") names a dimension, as the 0.1 enum did
-            (value,) = args
-            return Name(value)
-        return super().__call__(*args, **kwargs)
-
-
 @runtime_checkable
-class Dimension(Protocol, metaclass=_WellKnownNames):
+class Dimension(Protocol, metaclass=WellKnownNames):
     """One kind of similarity between two images.
 
     The set of dimensions is open (plugins add more), so this is a protocol
@@ -56,12 +36,13 @@ class Dimension(Protocol, metaclass=_WellKnownNames):
     (``list(Dimension)`` gives them, ``Dimension("hash")`` makes one). Plain
     strings work wherever a dimension name is expected.
 
-    A dimension may also define ``similarity_many(a, others) -> np.ndarray``
-    (``a`` against each row of a 2-D array, NaN where not scorable); dedup and
-    indexes then score many pairs at once, and fall back to ``similarity``
-    otherwise. A ``"hamming"`` dimension may define ``hamming_codes(embeddings,
-    threshold) -> [(codes, radius), ...]`` (see ``HashDimension``) so dedup
-    finds its candidate pairs without comparing every pair; a ``"cosine"``
+    A dimension may also offer optional capabilities, each a protocol below:
+    ``ScoresMany`` (``similarity_many``: dedup and indexes then score many pairs
+    at once, and fall back to ``similarity`` otherwise), ``HammingCodes`` (a
+    ``"hamming"`` dimension's codes and radii, so dedup finds its candidate pairs
+    without comparing every pair; see ``HashDimension``), ``RanksByCodeDistance``
+    and ``Configured`` (its pydantic ``config``, recorded in saved indexes). They
+    are checked once, when a prism builds the dimension (``dimension_problem``). A ``"cosine"``
     dimension promises that its score never exceeds the cosine of the two
     embeddings (as ``imageprism.scoring.cosine_scores``), which gives dedup the
     same shortcut. Dimensions with neither are deduplicated by comparing each
@@ -88,48 +69,81 @@ class Dimension(Protocol, metaclass=_WellKnownNames):
         ...
 
 
-class DimensionConfig(BaseModel):
-    """Base for dimension configs: frozen, no unknown fields, fields also by position.
+@runtime_checkable
+class ScoresMany(Protocol):
+    """Optional capability: score one embedding against many at once."""
 
-    Subclass it for a plugin's config; positional arguments follow the field
-    order, so ``HashConfig(("phash",), 16)`` works as it did in 0.1.
+    def similarity_many(self, a: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """``similarity(a, row)`` for each row of the 2-D ``others``; NaN where not scorable."""
+        ...
+
+
+@runtime_checkable
+class HammingCodes(Protocol):
+    """Optional capability of a ``"hamming"`` dimension: codes for finding candidate pairs."""
+
+    def hamming_codes(
+        self, embeddings: np.ndarray, threshold: float
+    ) -> list[tuple[np.ndarray, int]]:
+        """Channels of ``(codes, radius)``: a pair scoring at least ``threshold`` has, in some
+        channel, a pair of codes (``N x sets x bytes``) at most ``radius`` bits apart."""
+        ...
+
+
+@runtime_checkable
+class RanksByCodeDistance(Protocol):
+    """Optional capability of a ``HammingCodes`` dimension: whether nearest codes score highest.
+
+    True when fewer differing bits between the closest codes always means a
+    higher score, so a nearest-code search (FAISS) finds the top-scoring rows.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def __init__(self, *args: Any, **data: Any) -> None:
-        if args:
-            fields = list(type(self).model_fields)
-            if len(args) > len(fields):
-                raise TypeError(
-                    f"{type(self).__name__} takes at most {len(fields)} positional arguments "
-                    f"({', '.join(fields)}), got {len(args)}"
-                )
-            for field_name, value in zip(fields, args, strict=False):
-                if field_name in data:
-                    raise TypeError(f"{type(self).__name__} got {field_name!r} twice")
-                data[field_name] = value
-        super().__init__(**data)
+    ranks_by_code_distance: bool
 
 
-@dataclass(frozen=True)
-class DimensionSpec:
-    """What a plugin registers to provide a dimension.
+@runtime_checkable
+class Configured(Protocol):
+    """Optional capability: the dimension's validated config, recorded in saved indexes."""
 
-    Attributes:
-        name: The dimension's name, unique across plugins.
-        factory: Builds the dimension from a validated config (an instance of
-            ``config_model``).
-        config_model: The dimension's pydantic config model (frozen); its
-            defaults must be valid, so ``config_model()`` is the default config.
-        summary: One line for ``imageprism plugins``.
-        model_files: The model files the dimension needs (for ``models pull``).
-        licence: A note on the licence of the code and of any model it downloads.
+    config: BaseModel
+
+
+_MEMBERS = ("name", "fingerprint", "metric", "embed_batch", "similarity")
+METRICS: tuple[str, ...] = ("hamming", "cosine")
+
+
+def implements_dimension(obj: object) -> bool:
+    """Like ``isinstance(obj, Dimension)``, without evaluating properties (a fingerprint
+    may hash a model file, which should wait until first use)."""
+    missing = object()
+    return all(inspect.getattr_static(obj, member, missing) is not missing for member in _MEMBERS)
+
+
+def dimension_problem(dimension: object, name: str) -> str | None:
+    """What is wrong with a built dimension named ``name``, or None when it keeps the contract.
+
+    Checks the ``Dimension`` protocol, its name and metric, and that each optional
+    capability it offers has the right shape (``hamming_codes`` only with the
+    ``"hamming"`` metric, methods callable, ``config`` a pydantic model).
     """
+    from pydantic import BaseModel
 
-    name: str
-    factory: Callable[[Any], Dimension]
-    config_model: type[BaseModel]
-    summary: str
-    model_files: tuple[Any, ...] = field(default=())
-    licence: str = ""
+    if not implements_dimension(dimension) or getattr(dimension, "name", None) != name:
+        return (
+            f"built an object that does not implement the Dimension protocol with name "
+            f"{name!r} (got {type(dimension).__name__} named "
+            f"{getattr(dimension, 'name', None)!r})"
+        )
+    metric = getattr(dimension, "metric", None)
+    if metric not in METRICS:
+        return f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}"
+    for method in ("embed_batch", "similarity", "similarity_many", "hamming_codes"):
+        value = inspect.getattr_static(dimension, method, None)
+        if value is not None and not callable(getattr(dimension, method)):
+            return f"{method} must be a method, got {type(value).__name__}"
+    if isinstance(dimension, HammingCodes) and metric != "hamming":
+        return f"hamming_codes is offered but the metric is {metric!r}, not 'hamming'"
+    config = inspect.getattr_static(dimension, "config", None)
+    if config is not None and not isinstance(dimension.config, BaseModel):
+        return f"config must be a pydantic model, got {type(config).__name__}"
+    return None

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from imageprism.builtins.profiles import ProfileSpec
-    from imageprism.plugin.dimension import DimensionSpec
-    from imageprism.thresholds.presets import Preset
+    from imageprism.plugin.specs import DimensionSpec, Preset, ProfileSpec
 
 PROJECT = "imageprism"
 

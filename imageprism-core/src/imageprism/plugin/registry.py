@@ -19,7 +19,6 @@ from typing import Any
 import pluggy
 
 from imageprism import environment
-from imageprism.builtins.profiles import ProfileSpec
 from imageprism.errors import (
     PackNotInstalledError,
     PluginError,
@@ -27,8 +26,8 @@ from imageprism.errors import (
     UnknownProfileError,
 )
 from imageprism.plugin import hookspecs
-from imageprism.plugin.dimension import PACKAGES, DimensionSpec
-from imageprism.thresholds.presets import Preset
+from imageprism.plugin.dimension import PACKAGES
+from imageprism.plugin.specs import DimensionSpec, Preset, ProfileSpec
 
 ENTRY_POINT_GROUP = "imageprism"
 CORE_DISTRIBUTION = "imageprism-core"

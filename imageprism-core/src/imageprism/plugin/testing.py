@@ -21,8 +21,9 @@ import pytest
 from pydantic import BaseModel
 
 from imageprism.io.images import PreparedImage, prepare
-from imageprism.plugin.dimension import Dimension, DimensionSpec
+from imageprism.plugin.dimension import Dimension
 from imageprism.plugin.registry import get_registry
+from imageprism.plugin.specs import DimensionSpec
 
 
 def sample_images() -> list[PreparedImage]:

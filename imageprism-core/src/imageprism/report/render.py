@@ -10,7 +10,8 @@ link exports the marks as a JSON file (``imageprism not-duplicates import``
 loads it), so those pairs are never grouped again.
 
 It needs nothing but itself: thumbnails are JPEG ``data:`` URIs, the CSS and the
-one small script are inline, and a Content-Security-Policy forbids loading
+one small script (``assets/report.css`` and ``assets/report.js``, package data
+read once at import) are inline, and a Content-Security-Policy forbids loading
 anything else and running any other script (it allows this one by its sha256).
 All text is HTML-escaped (file names may hold ``<`` or ``&``).
 """
@@ -26,6 +27,7 @@ import math
 import os
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
 from imageprism._version import __version__
@@ -38,108 +40,18 @@ Pair = tuple[int, int]
 
 _JPEG_QUALITY = 80
 
-_CSS = """
-:root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0;
-  --paper: #ffffff; --wash: #f6f8fa; --accent: #0969da; --good: #1a7f37; --bad: #cf222e; }
-* { box-sizing: border-box; }
-body { margin: 0; padding: 24px 32px 48px; background: var(--wash); color: var(--ink);
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-h1 { font-size: 22px; margin: 0 0 12px; }
-h2 { font-size: 17px; margin: 0 0 12px; }
-header.summary, section.group, section.unreadable { background: var(--paper);
-  border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; margin: 0 0 20px; }
-.counts { display: flex; flex-wrap: wrap; gap: 12px; margin: 0 0 12px; padding: 0; }
-.counts div { min-width: 110px; padding: 8px 12px; border: 1px solid var(--line);
-  border-radius: 6px; background: var(--wash); }
-.counts dt { font-size: 12px; color: var(--muted); text-transform: uppercase;
-  letter-spacing: .04em; }
-.counts dd { margin: 0; font-size: 20px; font-weight: 600; }
-.settings { margin: 0; display: grid; grid-template-columns: max-content 1fr;
-  gap: 2px 16px; }
-.settings dt { color: var(--muted); }
-.settings dd { margin: 0; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
-.images { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-figure.image { margin: 0; width: 220px; padding: 10px; border: 1px solid var(--line);
-  border-radius: 6px; background: var(--paper); }
-figure.representative { border: 2px solid var(--accent); padding: 9px; }
-.frame { height: 170px; display: flex; align-items: center; justify-content: center;
-  background: var(--wash); border-radius: 4px; overflow: hidden; }
-.frame img { max-width: 100%; max-height: 100%; display: block; }
-.placeholder { width: 100%; height: 100%; display: flex; align-items: center;
-  justify-content: center; text-align: center; padding: 8px; color: var(--muted);
-  font-size: 12px; background: repeating-linear-gradient(45deg, #eef1f4 0 10px,
-  #e4e8ec 10px 20px); }
-figcaption { margin-top: 8px; }
-.role { display: inline-block; font-size: 11px; font-weight: 600; text-transform: uppercase;
-  letter-spacing: .04em; padding: 1px 6px; border-radius: 10px; margin-bottom: 4px;
-  background: var(--wash); color: var(--muted); border: 1px solid var(--line); }
-.representative .role { background: var(--accent); color: #fff; border-color: var(--accent); }
-.name { font-weight: 600; overflow-wrap: anywhere; }
-.folder, .size { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
-table.scores { width: 100%; border-collapse: collapse; margin-top: 6px; font-size: 12px; }
-table.scores th { text-align: left; font-weight: normal; color: var(--muted);
-  padding: 1px 0; }
-table.scores td { text-align: right; padding: 1px 0 1px 6px;
-  font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
-table.scores td.bar { width: 60px; padding-left: 8px; }
-.meter { height: 6px; border-radius: 3px; background: var(--line); overflow: hidden; }
-.meter span { display: block; height: 100%; background: var(--accent); }
-table.scores tr.weighted th, table.scores tr.weighted td { border-top: 1px solid var(--line);
-  font-weight: 600; padding-top: 3px; }
-tr.weighted.match td.value { color: var(--good); }
-tr.weighted.below td.value { color: var(--bad); }
-.none { color: var(--muted); font-style: italic; }
-table.failures { width: 100%; border-collapse: collapse; }
-table.failures th, table.failures td { text-align: left; padding: 6px 8px;
-  border-bottom: 1px solid var(--line); vertical-align: top; }
-table.failures th { color: var(--muted); font-weight: 600; font-size: 12px; }
-table.failures td.file { font-family: ui-monospace, SFMono-Regular, Menlo, monospace;
-  overflow-wrap: anywhere; }
-p.empty { color: var(--muted); margin: 0; }
-footer { color: var(--muted); font-size: 12px; }
-[hidden] { display: none !important; }
-label.mark { display: flex; gap: 6px; align-items: center; margin-top: 6px; font-size: 12px;
-  cursor: pointer; }
-figure.marked { border-color: var(--bad); opacity: .75; }
-figure.marked .mark { color: var(--bad); font-weight: 600; }
-p.marks { margin: 12px 0 0; }
-p.marks a { color: var(--accent); font-weight: 600; }
-p.marks a[aria-disabled="true"] { color: var(--muted); pointer-events: none; }
-p.marks code { font-size: 12px; }
-"""
 
-# The marks: each checked box adds its [representative, copy] digest pair; the
-# export link's data: URI always holds the current marks, sorted and deduplicated.
-_SCRIPT = """
-(function () {
-  "use strict";
-  var link = document.getElementById("export-marks");
-  var count = document.getElementById("mark-count");
-  var boxes = Array.prototype.slice.call(document.querySelectorAll("input.not-duplicate"));
-  function update() {
-    var seen = {};
-    var pairs = [];
-    boxes.forEach(function (box) {
-      box.closest("figure").classList.toggle("marked", box.checked);
-      var pair = [box.dataset.a, box.dataset.b].sort();
-      if (box.checked && !seen[pair.join(" ")]) {
-        seen[pair.join(" ")] = true;
-        pairs.push(pair);
-      }
-    });
-    pairs.sort(function (x, y) { return x.join(" ") < y.join(" ") ? -1 : 1; });
-    var data = JSON.stringify({ format: link.dataset.format, pairs: pairs });
-    link.href = "data:application/json;charset=utf-8," + encodeURIComponent(data);
-    link.setAttribute("aria-disabled", pairs.length ? "false" : "true");
-    count.textContent = String(pairs.length);
-  }
-  boxes.forEach(function (box) { box.addEventListener("change", update); });
-  Array.prototype.forEach.call(document.querySelectorAll("[data-needs-script]"), function (el) {
-    el.hidden = false;
-  });
-  update();
-})();
-"""
+def _asset(name: str) -> str:
+    """The text of ``assets/<name>``, package data beside this module."""
+    return (resources.files("imageprism.report") / "assets" / name).read_text(encoding="utf-8")
+
+
+_CSS = _asset("report.css")
+
+# The marks (assets/report.js): each checked box adds its [representative, copy]
+# digest pair; the export link's data: URI always holds the current marks, sorted
+# and deduplicated.
+_SCRIPT = _asset("report.js")
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
 
 # Nothing may be fetched: images only from data: URIs, styles only inline, and

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from imageprism import environment
 from imageprism.errors import ModelFileError
-from imageprism.plugin.dimension import DimensionConfig
+from imageprism.plugin.specs import DimensionConfig
 from imageprism.runtime.optional import require
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")

@@ -2,380 +2,72 @@
 
 ``calibrate(pairs, prism)`` embeds every image of the pairs once, scores each pair
 on every dimension of ``prism``, and per dimension (and for the weighted score)
-picks the threshold that reaches a target precision or recall, or that
-maximises F1 (or balanced accuracy). It reports the precision and recall there
-with 95% Wilson score intervals and the pair counts. A pair a dimension cannot
-score (None, e.g. no face) counts as "different" for that dimension.
-
-Thresholds are chosen among the midpoints between consecutive distinct scores
-(and the lowest score): each gives a different set of matches, and the midpoint
-leaves the most room on both sides. The intervals treat the threshold as fixed;
-it was chosen on the same pairs, so they are a little optimistic.
-
-A ``Calibration`` saves to JSON under a name (``IMAGEPRISM_CONFIG_DIR``, else the
-user config folder, e.g. ``~/.config/imageprism/calibrations``);
-``load_calibration(name).prism()`` rebuilds the prism and ``.threshold`` gives
-the threshold for ``dedup``.
+fits a threshold by ``fit_threshold``'s rules (a target precision or recall, or
+the most F1 or balanced accuracy), optionally searching the weights too. A pair
+a dimension cannot score (None, e.g. no face) counts as "different" for that
+dimension. A ``Calibration`` saves to JSON under a name (``IMAGEPRISM_CONFIG_DIR``,
+else the user config folder, e.g. ``~/.config/imageprism/calibrations``);
+``load_calibration(name).prism()`` rebuilds the prism and ``.threshold`` gives the
+threshold for ``dedup``. The pairs (``LabelledPair``, ``read_pairs``, scoring
+them) live in ``thresholds.pairs`` and the fitting (``ThresholdFit``,
+``fit_threshold``, ``measure_threshold``) in ``thresholds.fit``; the public
+names of both are re-exported here.
 """
 
 from __future__ import annotations
 
-import csv
-import itertools
 import json
 import math
 import numbers
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from imageprism import environment
-from imageprism.builtins.profiles import blend_many
 from imageprism.errors import ConfigError
-from imageprism.index.index import prism_manifest
+from imageprism.index.manifest import prism_manifest
 from imageprism.io.atomic import atomic_write
 from imageprism.io.images import ImageInput
 from imageprism.prism import ImagePrism, Progress
 from imageprism.results import ImageFailure
-from imageprism.scoring import similarity_many
+from imageprism.scoring import blend_many
+from imageprism.thresholds.fit import (
+    CONFIDENCE,
+    OBJECTIVES,
+    Objective,
+    ThresholdFit,
+    check_rule,
+    choose_threshold,
+    fit_threshold,
+    measure_threshold,
+    search_weights,
+)
+from imageprism.thresholds.pairs import LabelledPair, as_pairs, read_pairs, score_pairs
 
-Objective = Literal["f1", "balanced_accuracy"]
-"""What ``calibrate`` maximises when no target is given."""
+__all__ = [
+    "CONFIDENCE",
+    "OBJECTIVES",
+    "Calibration",
+    "LabelledPair",
+    "Objective",
+    "ThresholdFit",
+    "calibrate",
+    "calibration_path",
+    "fit_threshold",
+    "load_calibration",
+    "measure_threshold",
+    "read_pairs",
+]
 
-OBJECTIVES: tuple[str, ...] = ("f1", "balanced_accuracy")
-CONFIDENCE = 0.95
-_Z = 1.959963984540054  # two-sided 95% normal quantile
 _FORMAT = "imageprism-calibration"
 _VERSION = 1
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_COLUMNS = {"a": ("path_a", "file_x"), "b": ("path_b", "file_y"), "same": ("same", "decision")}
-_YES = frozenset({"yes", "y", "1", "true"})
-_NO = frozenset({"no", "n", "0", "false"})
-
-
-@dataclass(frozen=True)
-class LabelledPair:
-    """Two images and whether they should count as a match.
-
-    Attributes:
-        a: The first image (any input ``ImagePrism`` takes).
-        b: The second image.
-        same: True when the pair is a match (same picture, same person, ...).
-    """
-
-    a: ImageInput
-    b: ImageInput
-    same: bool
-
-
-def read_pairs(path: str | os.PathLike[str]) -> list[LabelledPair]:
-    """The labelled pairs of a CSV file, with image paths relative to the file's folder.
-
-    Columns (by header, any order, case-insensitive): ``path_a``, ``path_b`` and
-    ``same`` (``yes``/``no``, ``1``/``0``, ``true``/``false``); the ``file_x``,
-    ``file_y``, ``Decision`` header of deepface's ``master.csv`` works too.
-
-    Raises:
-        ConfigError: the file cannot be read, a column is missing, or a row is bad
-            (the message names the file, line and column).
-    """
-    source = Path(path)
-    try:
-        with source.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise ConfigError(f"{source}: the file is empty; it needs a header row")
-            columns = _columns(source, header)
-            pairs = [_pair(source, reader.line_num, row, columns) for row in reader if any(row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ConfigError(f"cannot read pairs file {source}: {err}") from err
-    if not pairs:
-        raise ConfigError(f"{source}: no pairs after the header")
-    return pairs
-
-
-def _columns(source: Path, header: list[str]) -> dict[str, tuple[int, str]]:
-    """Per role (a, b, same), the column index and its name as written."""
-    found = {name.strip().lower(): (i, name.strip()) for i, name in enumerate(header)}
-    columns = {}
-    for role, names in _COLUMNS.items():
-        hit = next((found[n] for n in names if n in found), None)
-        if hit is None:
-            raise ConfigError(
-                f"{source}: line 1: no column {' or '.join(map(repr, names))} "
-                f"(the header has: {', '.join(h.strip() for h in header) or 'nothing'})"
-            )
-        columns[role] = hit
-    return columns
-
-
-def _pair(
-    source: Path, line: int, row: list[str], columns: Mapping[str, tuple[int, str]]
-) -> LabelledPair:
-    values: dict[str, str] = {}
-    for role, (index, name) in columns.items():
-        value = row[index].strip() if index < len(row) else ""
-        if not value:
-            raise ConfigError(f"{source}: line {line}, column {name!r}: empty")
-        values[role] = value
-    label = values["same"].lower()
-    if label not in _YES | _NO:
-        raise ConfigError(
-            f"{source}: line {line}, column {columns['same'][1]!r}: {values['same']!r} is not "
-            "yes/no, 1/0 or true/false"
-        )
-    folder = source.parent
-    return LabelledPair(
-        a=str(folder / values["a"]), b=str(folder / values["b"]), same=label in _YES
-    )
-
-
-# -- fitting a threshold ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ThresholdFit:
-    """How a threshold does on labelled pairs: a pair matches when its score is >= threshold.
-
-    Attributes:
-        threshold: The threshold.
-        precision: Share of matched pairs that are labelled the same (0 when none match).
-        recall: Share of pairs labelled the same that match.
-        f1: Harmonic mean of precision and recall.
-        precision_ci: 95% Wilson score interval of the precision.
-        recall_ci: 95% Wilson score interval of the recall.
-        true_positives: Same pairs that match.
-        false_positives: Different pairs that match.
-        false_negatives: Same pairs that do not match (including unscored ones).
-        true_negatives: Different pairs that do not match (including unscored ones).
-        unscored: Pairs without a score (the dimension returned None); they never match.
-        achieved: False when a target precision or recall was asked for and no
-            threshold reaches it (then the fit is the closest one).
-    """
-
-    threshold: float
-    precision: float
-    recall: float
-    f1: float
-    precision_ci: tuple[float, float]
-    recall_ci: tuple[float, float]
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-    true_negatives: int
-    unscored: int
-    achieved: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fit as JSON-ready data."""
-        return {
-            "threshold": self.threshold,
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-            "precision_ci": list(self.precision_ci),
-            "recall_ci": list(self.recall_ci),
-            "true_positives": self.true_positives,
-            "false_positives": self.false_positives,
-            "false_negatives": self.false_negatives,
-            "true_negatives": self.true_negatives,
-            "unscored": self.unscored,
-            "achieved": self.achieved,
-        }
-
-    @classmethod
-    def _from_dict(cls, data: Mapping[str, Any]) -> ThresholdFit:
-        values = dict(data)
-        values["precision_ci"] = tuple(float(x) for x in values["precision_ci"])
-        values["recall_ci"] = tuple(float(x) for x in values["recall_ci"])
-        return cls(**values)
-
-
-def _wilson(successes: int, total: int) -> tuple[float, float]:
-    """The 95% Wilson score interval of ``successes / total`` ((0, 1) when total is 0)."""
-    if total == 0:
-        return 0.0, 1.0
-    p = successes / total
-    z2 = _Z * _Z
-    denominator = 1.0 + z2 / total
-    centre = (p + z2 / (2 * total)) / denominator
-    half = _Z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / denominator
-    # the interval always holds p; min/max only undo float rounding at p = 0 or 1
-    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
-
-
-def _labelled(
-    scores: Sequence[float | None] | np.ndarray, same: Sequence[bool] | np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Scores as floats (NaN where None or not finite) and labels as bools, checked."""
-    values = np.array([np.nan if s is None else s for s in scores], dtype=np.float64)
-    values = np.where(np.isfinite(values), values, np.nan)
-    labels = np.asarray(same)
-    if labels.dtype != bool:
-        if not np.isin(labels, (0, 1)).all():
-            raise ConfigError("same must hold booleans (or 0/1), one per score")
-        labels = labels.astype(bool)
-    if values.ndim != 1 or labels.shape != values.shape:
-        raise ConfigError(
-            f"scores and same must be flat and of equal length, got {values.shape} and "
-            f"{labels.shape}"
-        )
-    if not labels.any() or labels.all():
-        raise ConfigError(
-            f"need pairs of both kinds to calibrate: {int(labels.sum())} labelled the same, "
-            f"{int((~labels).sum())} different"
-        )
-    return values, labels
-
-
-def _measure(
-    values: np.ndarray, labels: np.ndarray, threshold: float, achieved: bool = True
-) -> ThresholdFit:
-    matched = values >= threshold  # NaN never matches
-    tp = int((matched & labels).sum())
-    fp = int((matched & ~labels).sum())
-    fn = int(labels.sum()) - tp
-    tn = int((~labels).sum()) - fp
-    return ThresholdFit(
-        threshold=float(threshold),
-        precision=tp / (tp + fp) if tp + fp else 0.0,
-        recall=tp / (tp + fn),
-        f1=2 * tp / (2 * tp + fp + fn),
-        precision_ci=_wilson(tp, tp + fp),
-        recall_ci=_wilson(tp, tp + fn),
-        true_positives=tp,
-        false_positives=fp,
-        false_negatives=fn,
-        true_negatives=tn,
-        unscored=int(np.isnan(values).sum()),
-        achieved=achieved,
-    )
-
-
-def measure_threshold(
-    scores: Sequence[float | None] | np.ndarray,
-    same: Sequence[bool] | np.ndarray,
-    threshold: float,
-) -> ThresholdFit:
-    """Precision, recall and counts of a given threshold on scored, labelled pairs.
-
-    Args:
-        scores: One score per pair; None (or NaN) where it could not be scored.
-        same: Per pair, True when it should match.
-        threshold: A pair matches when its score is >= this.
-
-    Raises:
-        ConfigError: the lengths differ, or the pairs are all of one kind.
-    """
-    values, labels = _labelled(scores, same)
-    return _measure(values, labels, float(threshold))
-
-
-def _check_rule(
-    target_precision: float | None, target_recall: float | None, objective: str
-) -> tuple[float | None, float | None]:
-    """The targets as floats, or ConfigError for a bad target or objective."""
-    checked = []
-    for name, value in (("target_precision", target_precision), ("target_recall", target_recall)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1
-        ):
-            raise ConfigError(f"{name} must be a number in (0, 1], got {value!r}")
-        checked.append(None if value is None else float(value))
-    if target_precision is not None and target_recall is not None:
-        raise ConfigError("pass either target_precision or target_recall, not both")
-    if objective not in OBJECTIVES:
-        raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    return checked[0], checked[1]
-
-
-def _choose(
-    values: np.ndarray,
-    labels: np.ndarray,
-    target_precision: float | None,
-    target_recall: float | None,
-    objective: str,
-) -> tuple[ThresholdFit, tuple[float, ...]]:
-    """The best threshold by the rule, and its sort key (higher is better, for weight search)."""
-    finite = np.unique(values[~np.isnan(values)])
-    if finite.size == 0:  # nothing scored: nothing can match
-        return _measure(values, labels, 1.0, achieved=target_precision is None), (-1.0,)
-    middle = finite[:-1] + (finite[1:] - finite[:-1]) / 2
-    # between two adjacent floats the midpoint rounds onto the lower one: use the upper
-    middle = np.where(middle > finite[:-1], middle, finite[1:])
-    candidates = np.concatenate([finite[:1], middle])
-    positives = np.sort(values[labels & ~np.isnan(values)])
-    negatives = np.sort(values[~labels & ~np.isnan(values)])
-    p_total, n_total = int(labels.sum()), int((~labels).sum())
-    tp = len(positives) - np.searchsorted(positives, candidates, side="left")
-    fp = len(negatives) - np.searchsorted(negatives, candidates, side="left")
-    matched = tp + fp
-    precision = np.divide(tp, matched, out=np.zeros(len(tp)), where=matched > 0)
-    recall = tp / p_total
-    achieved = True
-    if target_precision is not None:
-        ok = precision >= target_precision - 1e-12
-        achieved = bool(ok.any())
-        keys = (recall, precision) if achieved else (precision, recall)
-        mask = ok if achieved else np.ones(len(ok), bool)
-    elif target_recall is not None:
-        ok = recall >= target_recall - 1e-12
-        achieved = bool(ok.any())
-        keys = (precision, recall) if achieved else (recall, precision)
-        mask = ok if achieved else np.ones(len(ok), bool)
-    else:
-        if objective == "f1":
-            first = 2 * tp / (tp + p_total + fp)
-        else:  # balanced accuracy, in integers so equal values tie exactly
-            first = (tp * n_total + (n_total - fp) * p_total).astype(np.float64)
-        keys = (first, precision)
-        mask = np.ones(len(tp), bool)
-    # lexsort: the last key is the primary one; the threshold breaks any remaining tie upwards
-    order = np.lexsort((candidates, keys[1], keys[0], mask))
-    best = int(order[-1])
-    fit = _measure(values, labels, float(candidates[best]), achieved)
-    return fit, (float(achieved), float(keys[0][best]), float(keys[1][best]))
-
-
-def fit_threshold(
-    scores: Sequence[float | None] | np.ndarray,
-    same: Sequence[bool] | np.ndarray,
-    *,
-    target_precision: float | None = None,
-    target_recall: float | None = None,
-    objective: Objective = "f1",
-) -> ThresholdFit:
-    """The threshold that best separates pairs labelled the same from the others.
-
-    Args:
-        scores: One score per pair; None (or NaN) where it could not be scored
-            (such a pair never matches).
-        same: Per pair, True when it should match.
-        target_precision: Reach at least this precision with the most recall
-            (then the most precision); if no threshold reaches it, the most precise
-            one, with ``achieved=False``.
-        target_recall: Reach at least this recall with the most precision; if none
-            does (unscored positives never match), the one with the most recall,
-            ``achieved=False``.
-        objective: Without a target: ``"f1"`` or ``"balanced_accuracy"`` (mean of the
-            true-positive and true-negative rates), ties going to the higher precision.
-
-    Raises:
-        ConfigError: a bad argument, or the pairs are all of one kind.
-    """
-    target_precision, target_recall = _check_rule(target_precision, target_recall, objective)
-    values, labels = _labelled(scores, same)
-    return _choose(values, labels, target_precision, target_recall, objective)[0]
-
-
-# -- calibrating a prism ---------------------------------------------------------------------
 
 
 def _config_dir() -> Path:
@@ -601,76 +293,6 @@ def load_calibration(name_or_path: str | os.PathLike[str]) -> Calibration:
         raise ConfigError(f"cannot read calibration {path}: {type(err).__name__}: {err}") from err
 
 
-def _as_pairs(pairs: Iterable[Any]) -> list[LabelledPair]:
-    checked = []
-    for index, item in enumerate(pairs):
-        if not isinstance(item, LabelledPair):
-            if not (isinstance(item, tuple) and len(item) == 3):
-                raise ConfigError(
-                    f"pair {index} must be a LabelledPair or an (a, b, same) tuple, "
-                    f"got {type(item).__name__}"
-                )
-            item = LabelledPair(*item)
-        if not isinstance(item.same, bool | np.bool_) and item.same not in (0, 1):
-            raise ConfigError(f"pair {index}: same must be True or False, got {item.same!r}")
-        checked.append(LabelledPair(item.a, item.b, bool(item.same)))
-    if not checked:
-        raise ConfigError("no pairs to calibrate on")
-    return checked
-
-
-def _input_key(image: ImageInput) -> tuple[str, Any]:
-    """Equal keys for the same file named twice, so each image is embedded once."""
-    if isinstance(image, str | os.PathLike):
-        return "path", os.path.abspath(os.fspath(image))
-    return "object", id(image)
-
-
-def _score_pairs(
-    pairs: Sequence[LabelledPair], prism: ImagePrism, progress: Progress | None
-) -> tuple[dict[str, np.ndarray], np.ndarray, list[ImageFailure]]:
-    """Per dimension, the score of each usable pair (NaN where None), labels and failures."""
-    slots: dict[tuple[str, Any], int] = {}
-    images: list[ImageInput] = []
-    refs = []
-    for pair in pairs:
-        ends = []
-        for image in (pair.a, pair.b):
-            key = _input_key(image)
-            if key not in slots:
-                slots[key] = len(images)
-                images.append(image)
-            ends.append(slots[key])
-        refs.append(ends)
-    batch = prism.embed_many(images, progress=progress)
-    failed = {failure.index: failure for failure in batch.errors}
-    errors: list[ImageFailure] = []
-    usable: list[int] = []
-    for number, (ia, ib) in enumerate(refs):
-        failure = failed.get(ia) or failed.get(ib)
-        if failure is not None:
-            errors.append(ImageFailure(number, failure.source, failure.reason))
-        else:
-            usable.append(number)
-    scores = {name: np.full(len(usable), np.nan) for name in prism.dimensions}
-    for row, number in enumerate(usable):
-        ia, ib = refs[number]
-        ea, eb = batch.embeddings[ia] or {}, batch.embeddings[ib] or {}
-        for name in prism.dimensions:
-            x, y = ea.get(name), eb.get(name)
-            if x is not None and y is not None:
-                scores[name][row] = similarity_many(prism.dimension(name), x, y[None, :])[0]
-    labels = np.array([pairs[number].same for number in usable], dtype=bool)
-    return scores, labels, errors
-
-
-def _simplex(count: int, steps: int) -> Iterator[tuple[int, ...]]:
-    """Every way to split ``steps`` units over ``count`` parts, in a fixed order."""
-    for cuts in itertools.combinations(range(steps + count - 1), count - 1):
-        bounds = (-1, *cuts, steps + count - 1)
-        yield tuple(bounds[i + 1] - bounds[i] - 1 for i in range(count))
-
-
 def calibrate(
     pairs: str | os.PathLike[str] | Iterable[LabelledPair | tuple[ImageInput, ImageInput, bool]],
     prism: ImagePrism | None = None,
@@ -708,7 +330,7 @@ def calibrate(
         ConfigError: a bad argument or CSV file, or the usable pairs are not of both kinds.
     """
     prism = prism if prism is not None else ImagePrism()
-    target_precision, target_recall = _check_rule(target_precision, target_recall, objective)
+    target_precision, target_recall = check_rule(target_precision, target_recall, objective)
     steps = round(1 / weight_step) if isinstance(weight_step, numbers.Real) and weight_step else 0
     if fit_weights and not (0 < weight_step <= 1 and abs(steps * weight_step - 1) < 1e-9):
         raise ConfigError(f"weight_step must divide 1 evenly (e.g. 0.1), got {weight_step!r}")
@@ -716,8 +338,8 @@ def calibrate(
     if isinstance(pairs, str | os.PathLike):
         source = str(Path(pairs).resolve())
         pairs = read_pairs(pairs)
-    checked = _as_pairs(pairs)
-    scores, labels, errors = _score_pairs(checked, prism, progress)
+    checked = as_pairs(pairs)
+    scores, labels, errors = score_pairs(checked, prism, progress)
     if not labels.any() or labels.all():
         raise ConfigError(
             f"need usable pairs of both kinds to calibrate: {int(labels.sum())} labelled the "
@@ -725,21 +347,14 @@ def calibrate(
         )
 
     def fit(values: np.ndarray) -> tuple[ThresholdFit, tuple[float, ...]]:
-        return _choose(values, labels, target_precision, target_recall, objective)
+        return choose_threshold(values, labels, target_precision, target_recall, objective)
 
     fits = {name: fit(values)[0] for name, values in scores.items()}
     weights = dict(prism.weights)
     weighted = None
     names = list(prism.dimensions)
     if fit_weights and len(names) > 1:
-        best: tuple[tuple[float, ...], dict[str, float], ThresholdFit] | None = None
-        for split in _simplex(len(names), steps):
-            trial = {n: units / steps for n, units in zip(names, split, strict=True) if units}
-            result, key = fit(blend_many(scores, trial, prism.missing_scores))
-            if best is None or key > best[0]:
-                best = (key, trial, result)
-        assert best is not None
-        _, weights, weighted = best
+        weights, weighted = search_weights(scores, names, steps, prism.missing_scores, fit)
     elif len(names) > 1:
         weighted = fit(blend_many(scores, weights, prism.missing_scores))[0]
     return Calibration(

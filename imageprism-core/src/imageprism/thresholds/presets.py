@@ -3,20 +3,20 @@
 A preset is a threshold with the precision and recall it was measured at on a
 named benchmark set, so that "0.79" comes with what it means. Dimensions
 register theirs through the ``imageprism_register_presets`` hook (core registers
-the hash presets below, the face and model packs their own). A profile gets a
-preset of a name when every dimension it weights has one: its threshold is the
-weighted mean of theirs, and it is not measured (precision and recall None).
+the hash presets of ``imageprism.builtins.presets``, the face and model packs
+their own). A profile gets a preset of a name when every dimension it weights
+has one: its threshold is the weighted mean of theirs, and it is not measured
+(precision and recall None).
 
 Raw scores are never hidden: a preset only says which threshold to use with them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import TYPE_CHECKING
 
 from imageprism.errors import ConfigError
+from imageprism.plugin.specs import Preset
 
 if TYPE_CHECKING:
     from imageprism.plugin.registry import Registry
@@ -48,114 +48,6 @@ BENCHMARKS: dict[str, str] = {
     ),
 }
 """The named benchmark sets of the built-in presets (``benchmarks/presets.py`` measures them)."""
-
-
-class Preset(BaseModel):
-    """A named threshold for a dimension or a profile, with how well it did where measured.
-
-    Attributes:
-        name: The preset's name, e.g. ``"exact"``, ``"near-duplicate"``, ``"similar"``.
-        target: The dimension or profile name it applies to.
-        threshold: Score in [0, 1] at or above which a pair counts as a match.
-        precision: Share of the pairs matched at ``threshold`` that are true
-            matches on ``benchmark``; None when not measured.
-        recall: Share of the true matches of ``benchmark`` matched at ``threshold``;
-            None when not measured.
-        benchmark: The named set it was measured on (see ``BENCHMARKS``); None
-            when not measured.
-        note: What the threshold assumes (e.g. a face embedder) or where it comes from.
-        config: The dimension settings the threshold was measured with (e.g.
-            ``{"embedder": "dlib"}``): scores on other settings have another scale,
-            so ``check`` refuses them.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    target: str
-    threshold: float = Field(ge=0.0, le=1.0)
-    precision: float | None = Field(default=None, ge=0.0, le=1.0)
-    recall: float | None = Field(default=None, ge=0.0, le=1.0)
-    benchmark: str | None = None
-    note: str = ""
-    config: dict[str, Any] = Field(default_factory=dict)
-
-    def check(self, config: BaseModel | None) -> None:
-        """Refuse a dimension config whose settings differ from those the preset assumes.
-
-        Raises:
-            ConfigError: a setting in ``self.config`` has another value in ``config``.
-        """
-        given = config.model_dump(mode="json") if config is not None else {}
-        differing = {
-            key: given.get(key) for key, value in self.config.items() if given.get(key) != value
-        }
-        if differing:
-            raise ConfigError(
-                f"preset {self.name!r} of {self.target!r} was measured with "
-                f"{self.config}; this {self.target} has {differing}: calibrate it instead "
-                "(imageprism calibrate)"
-            )
-
-    @field_validator("name", "target")
-    @classmethod
-    def _named(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value.strip()
-
-
-_DEFAULT_HASH = {
-    "algorithms": ["phash", "dhash", "ahash"],
-    "hash_size": 8,
-    "combine": "mean",
-    "flip": True,
-    "windows": [1.0, 0.7, 0.5],
-}  # HashConfig(), which the hash presets were measured with
-
-HASH_PRESETS: tuple[Preset, ...] = (
-    Preset(
-        name="exact",
-        target="hash",
-        config=_DEFAULT_HASH,
-        threshold=0.96,
-        precision=1.0,
-        recall=0.9933333333333333,
-        benchmark="photos-transforms/v1",
-        note=(
-            "the same picture re-encoded or resized (default HashConfig); hashes cannot tell "
-            "these from blurred, noisy, recoloured, mirrored or 50%-centre-cropped copies, which "
-            "mostly score above it too, while 10-25% crops and small rotations mostly fall below"
-        ),
-    ),
-    Preset(
-        name="near-duplicate",
-        target="hash",
-        config=_DEFAULT_HASH,
-        threshold=0.79,
-        precision=1.0,
-        recall=1.0,
-        benchmark="photos-transforms/v1",
-        note=(
-            "the same picture edited: re-encoded, resized, cropped, rotated, mirrored, blurred, "
-            "recoloured (default HashConfig)"
-        ),
-    ),
-    Preset(
-        name="similar",
-        target="hash",
-        config=_DEFAULT_HASH,
-        threshold=0.71,
-        precision=0.9784735812133072,
-        recall=1.0,
-        benchmark="photos-transforms/v1",
-        note=(
-            "also heavier edits, at the price of some unrelated pairs: 33 of the 4950 here "
-            "(0.7%; the rule allows at most 1%; default HashConfig)"
-        ),
-    ),
-)
-"""The hash dimension's presets; the numbers come from ``benchmarks/presets.py``."""
 
 
 def _order(item: Preset) -> tuple[int, str]:

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+__all__ = ["checked_rgb"]
+
 
 def checked_rgb(image: np.ndarray) -> np.ndarray:
     """``image`` as an array, or ValueError unless it is an HxWx3 ``uint8`` RGB image."""

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from imageprism import DimensionSpec, PreparedImage, hookimpl
-from imageprism.plugin.dimension import Metric
+from imageprism.plugin import Metric
 
 
 class ColorHistConfig(BaseModel):
