@@ -1,4 +1,11 @@
-"""ImagePrism: compare, embed and dedup images across the chosen dimensions."""
+"""ImagePrism: compare, embed and dedup images across the chosen dimensions.
+
+Longer than the ~400 lines a module here aims at, for a reason: it is the one
+object users hold, and its methods (compare, embed, embed_many, dedup, index)
+share the prism's state (built dimensions, weights, cache, store, thread pool);
+the work itself lives below it (``dedup``, ``index``, ``io``, ``runtime``).
+Splitting its batch embedding into its own module is the next step.
+"""
 
 from __future__ import annotations
 

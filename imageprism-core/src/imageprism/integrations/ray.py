@@ -1,6 +1,8 @@
 """Ray Data: embed images past one machine, then index or dedup them shard by shard.
 
-Needs ``pip install "imageprism-core[ray]"`` (Ray Data and pyarrow).
+Needs ``pip install "imageprism-core[ray]"`` (Ray Data and pyarrow). One module,
+though over ~400 lines, because it is one optional integration whose parts
+(embed, read back, shard-wise dedup) share its Ray-specific helpers.
 
 Embedding
 ---------

@@ -1,5 +1,8 @@
 """Loading any supported input into a PreparedImage.
 
+One module, though over ~400 lines: every rule below is one idea (what pixels a
+dimension sees), and the checks against hostile files need to sit with the decoder.
+
 Inputs: a path (``str`` or ``os.PathLike``), encoded bytes, a binary file
 object, a ``PIL.Image.Image`` or a NumPy array (HxW, HxWx1, HxWx3 or HxWx4,
 ``uint8``; ``bool`` is read as 0/255).
