@@ -7,13 +7,9 @@ spec core takes); they differ only in what their factory builds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imageprism.plugin import ComponentSpec
-
-if TYPE_CHECKING:
-    from imageprism_face.config import FaceConfig
-    from imageprism_face.faces import FaceDetector, FaceEmbedder
 
 __all__ = ["FaceDetectorSpec", "FaceEmbedderSpec"]
 
@@ -32,9 +28,6 @@ class FaceDetectorSpec(ComponentSpec):
 
     factory: Callable[[Any], Any]
 
-    if TYPE_CHECKING:  # what the factory is, for type checkers (pydantic sees Callable)
-        factory: Callable[[FaceConfig], FaceDetector]  # type: ignore[no-redef]
-
 
 class FaceEmbedderSpec(ComponentSpec):
     """A face embedder a plugin provides.
@@ -49,6 +42,3 @@ class FaceEmbedderSpec(ComponentSpec):
     """
 
     factory: Callable[[Any], Any]
-
-    if TYPE_CHECKING:
-        factory: Callable[[FaceConfig], FaceEmbedder]  # type: ignore[no-redef]

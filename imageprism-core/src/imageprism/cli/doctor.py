@@ -222,7 +222,8 @@ def _formats() -> list[Check]:
 
 def run_checks() -> list[Check]:
     """Every check, in the order ``imageprism doctor`` prints them."""
-    core = Check("imageprism-core", True, f"{__version__} at {Path(__file__).parent}")
+    package = Path(__file__).parents[1]  # imageprism/, not imageprism/cli/
+    core = Check("imageprism-core", True, f"{__version__} at {package}")
     return [_python(), core, *_plugins(), *_onnx(), *_models(), *_formats()]
 
 

@@ -15,6 +15,7 @@ conformance suite lives in ``imageprism.plugin.testing`` (it needs pytest).
 """
 
 from imageprism.plugin.dimension import (
+    PACKAGES,
     Configured,
     Dimension,
     HammingCodes,
@@ -23,7 +24,7 @@ from imageprism.plugin.dimension import (
     ScoresMany,
 )
 from imageprism.plugin.hookspecs import hookimpl, hookspec
-from imageprism.plugin.registry import PACKAGES, PluginInfo, Registry, get_registry
+from imageprism.plugin.registry import PluginInfo, Registry, get_registry
 from imageprism.plugin.specs import (
     ComponentSpec,
     DimensionConfig,

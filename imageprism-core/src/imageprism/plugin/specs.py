@@ -64,7 +64,7 @@ class ComponentSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     name: str
-    summary: str = ""
+    summary: str
     model_files: tuple[Any, ...] = ()
     licence: str = ""
 
