@@ -1,7 +1,7 @@
 """The README's two commands, needing nothing but Python 3.11+ and pip.
 
     python3 tasks.py demo   # compare and dedup a few real photos with the default prism
-    python3 tasks.py test   # ruff, the import layers (lint-imports) + the whole pytest suite
+    python3 tasks.py test   # ruff, the import layers (lint-imports), mypy + the whole pytest suite
 
 Each creates ./.venv on first use (or when a pyproject.toml changed) and installs
 the three distributions (editable) with the dev tools into it.
@@ -103,11 +103,12 @@ def demo() -> None:
 
 
 def test() -> None:
-    """Lint, check formatting and the import layers, and run the whole test suite."""
+    """Lint, check formatting, the import layers and the types, and run the whole test suite."""
     install()
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "lint-imports")
+    run(BIN / "mypy")  # the three src trees: [tool.mypy] in pyproject.toml
     run(PYTHON, "-m", "pytest", *sys.argv[2:])
 
 

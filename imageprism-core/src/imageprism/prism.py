@@ -296,7 +296,7 @@ class ImagePrism:
         except a ``ModelFileError``, which concerns every image and is raised.
         """
         try:
-            out = list(dimension.embed_batch(images))
+            out: list[np.ndarray | ImagePrismError | None] = list(dimension.embed_batch(images))
             _check_embeddings(out, len(images))
         except ModelFileError:
             raise  # no image can be embedded without the model: stop, do not report each
@@ -315,7 +315,7 @@ class ImagePrism:
                 )
             ]
         for value in out:
-            if value is not None:
+            if isinstance(value, np.ndarray):
                 value.setflags(write=False)  # shared with the cache and other callers
         return out
 

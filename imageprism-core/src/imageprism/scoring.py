@@ -77,11 +77,11 @@ def blend(
     """
     if missing == "zero":
         return _tidy(sum(w * (scores.get(name) or 0.0) for name, w in weights.items()))
-    scored = {name: w for name, w in weights.items() if scores.get(name) is not None}
-    total = sum(scored.values())
+    scored = [(w, s) for name, w in weights.items() if (s := scores.get(name)) is not None]
+    total = sum(w for w, _ in scored)
     if total <= 0:
         return None
-    return _tidy(sum(w * scores[name] for name, w in scored.items()) / total)  # type: ignore[operator]
+    return _tidy(sum(w * s for w, s in scored) / total)
 
 
 def blend_many(

@@ -65,7 +65,7 @@ class FaceDimension:
         return self._embedder_spec.factory(self.config)  # type: ignore[attr-defined]
 
     @cached_property
-    def fingerprint(self) -> str:  # type: ignore[override]
+    def fingerprint(self) -> str:
         """Changes with the detector, the embedder and their files."""
         text = f"face/1/{self.detector.fingerprint}/{self.embedder.fingerprint}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -18,6 +19,13 @@ from imageprism_face import hookspecs
 from imageprism_face.config import FaceConfig
 from imageprism_face.models import DEFAULT_DETECTOR_FILES, ULTRAFACE_RFB_320, YUNET_2023MAR
 from imageprism_face.specs import FaceDetectorSpec, FaceEmbedderSpec
+
+if TYPE_CHECKING:  # the factories import their module only when called
+    from imageprism_face.detectors.ultraface import UltraFaceDetector
+    from imageprism_face.detectors.yunet import YuNetDetector
+    from imageprism_face.dimension import FaceDimension
+    from imageprism_face.embedders.dlib import DlibFaceEmbedder
+    from imageprism_face.embedders.onnx import OnnxFaceEmbedder
 
 
 @hookimpl
@@ -35,12 +43,12 @@ def _detector_path(config: FaceConfig, name: str) -> Path:
     return resolve_model_file(DEFAULT_DETECTOR_FILES[name], dimension="face")
 
 
-def _score(config: FaceConfig) -> dict[str, float]:
+def _score(config: FaceConfig) -> dict[str, Any]:
     # min_face_score is the detector's threshold (so it is part of its fingerprint)
     return {} if config.min_face_score is None else {"score_threshold": config.min_face_score}
 
 
-def _ultraface(config: FaceConfig):  # type: ignore[no-untyped-def]
+def _ultraface(config: FaceConfig) -> UltraFaceDetector:
     from imageprism_face.detectors.ultraface import UltraFaceDetector
 
     return UltraFaceDetector(
@@ -50,7 +58,7 @@ def _ultraface(config: FaceConfig):  # type: ignore[no-untyped-def]
     )
 
 
-def _yunet(config: FaceConfig):  # type: ignore[no-untyped-def]
+def _yunet(config: FaceConfig) -> YuNetDetector:
     from imageprism_face.detectors.yunet import YuNetDetector
 
     return YuNetDetector(
@@ -58,25 +66,25 @@ def _yunet(config: FaceConfig):  # type: ignore[no-untyped-def]
     )
 
 
-def _arcface(config: FaceConfig):  # type: ignore[no-untyped-def]
+def _arcface(config: FaceConfig) -> OnnxFaceEmbedder:
     from imageprism_face.embedders.onnx import ARCFACE, OnnxFaceEmbedder
 
     return OnnxFaceEmbedder(config, name="arcface", default=ARCFACE)
 
 
-def _onnx(config: FaceConfig):  # type: ignore[no-untyped-def]
+def _onnx(config: FaceConfig) -> OnnxFaceEmbedder:
     from imageprism_face.embedders.onnx import OnnxFaceEmbedder
 
     return OnnxFaceEmbedder(config, name="onnx", default=None)
 
 
-def _dlib(config: FaceConfig):  # type: ignore[no-untyped-def]
+def _dlib(config: FaceConfig) -> DlibFaceEmbedder:
     from imageprism_face.embedders.dlib import DlibFaceEmbedder
 
     return DlibFaceEmbedder(config)
 
 
-def _face(config: FaceConfig):  # type: ignore[no-untyped-def]
+def _face(config: FaceConfig) -> FaceDimension:
     from imageprism_face.dimension import FaceDimension
 
     return FaceDimension(config)

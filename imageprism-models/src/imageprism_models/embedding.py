@@ -54,7 +54,7 @@ class ModelDimension:
         )
 
     @cached_property
-    def fingerprint(self) -> str:  # type: ignore[override]
+    def fingerprint(self) -> str:
         """Changes with the model file's content, the recipe and this code's version.
 
         A pinned file is known by its sha256; a local or unpinned file is hashed

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from imageprism.plugin import DimensionSpec, Preset, hookimpl
 from imageprism.runtime.hub import ModelConfig, ModelFile, derived_dir, sha256_of
 from imageprism_models.embedding import ModelDimension, unit_rows
 from imageprism_models.preprocess import MOBILENETV2
+
+if TYPE_CHECKING:
+    import onnx
 
 MOBILENETV2_12 = ModelFile(
     repo_id="onnxmodelzoo/mobilenetv2-12",
@@ -45,14 +49,14 @@ BLOCKS: dict[str, tuple[int, int, int]] = {
 }
 
 
-def _static_shape(value_info: object) -> tuple[int, ...] | None:
-    dims = value_info.type.tensor_type.shape.dim  # type: ignore[attr-defined]
+def _static_shape(value_info: onnx.ValueInfoProto) -> tuple[int, ...] | None:
+    dims = value_info.type.tensor_type.shape.dim
     if len(dims) != 4 or any(not d.HasField("dim_value") for d in dims[1:]):
         return None
     return tuple(int(d.dim_value) for d in dims[1:])
 
 
-def find_block_tensors(model: object) -> dict[str, str]:
+def find_block_tensors(model: onnx.ModelProto) -> dict[str, str]:
     """For each block, the last tensor of the graph with its (channels, height, width).
 
     Args:

@@ -43,7 +43,9 @@ def _load_manifest(path: Path) -> dict[str, Any]:
         for line in journal.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
-                step = data["steps"][entry["id"]] if entry["id"] >= 0 else None
+                if entry["id"] < 0:
+                    continue
+                step = data["steps"][entry["id"]]
                 step.update(status=str(entry["status"]), reason=entry.get("reason"))
             except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 continue  # a line torn by the interruption
@@ -88,7 +90,7 @@ def _drop_parts(path: str, target: str) -> None:
 
 
 def _undo_step(step: dict[str, Any]) -> tuple[str, str | None]:
-    path, target, action = step["path"], step.get("target"), step["action"]
+    path, target, action = step["path"], step.get("target", ""), step["action"]
     if action == "delete":
         if os.path.lexists(path):
             return "in-place", None

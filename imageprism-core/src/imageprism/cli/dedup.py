@@ -144,7 +144,7 @@ def _dedup_video(args: argparse.Namespace) -> int:
             f"(threshold {threshold})"
         )
         for frame, written in zip(
-            result.kept_frames, result.written or [None] * len(result.kept), strict=True
+            result.kept_frames, result.written or [""] * len(result.kept), strict=True
         ):
             print(
                 f"keep frame {frame.index} at {frame.time:.3f}s"

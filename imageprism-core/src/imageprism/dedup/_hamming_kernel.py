@@ -15,7 +15,7 @@ from numba.extending import intrinsic
 
 
 @intrinsic
-def _popcount(typingctx, value):  # type: ignore[no-untyped-def]
+def _popcount(typingctx, value):  # type: ignore[no-untyped-def]  # numba typing callback
     """The number of set bits of a uint64 (LLVM's ctpop: one instruction on x86-64)."""
     if value != types.uint64:
         return None
@@ -84,7 +84,7 @@ def probe_block(
                     continue
                 distance = np.uint64(0)
                 for w in range(width):
-                    distance += _popcount(words[position, w] ^ words[other, w])
+                    distance += _popcount(words[position, w] ^ words[other, w])  # type: ignore[call-arg]
                     if distance > reach:
                         break
                 if distance > reach:

@@ -81,7 +81,7 @@ def greedy_groups_many(
     score_many: Callable[[int, list[int]], np.ndarray],
     threshold: float,
     *,
-    candidates: Callable[[int], Sequence[int]] | None = None,
+    candidates: Callable[[int], Sequence[int] | np.ndarray] | None = None,
     apart: Collection[tuple[int, int]] = (),
 ) -> tuple[list[int], list[int | None]]:
     """``greedy_groups`` with one vectorised call per item against its representatives.

@@ -88,7 +88,7 @@ def write_embeddings(
     manifest = {"format": FORMAT, "count": len(ids), **prism_manifest(prism)}
     names = list(prism.dimensions)
     if suffix == ".npz":
-        arrays: dict[str, np.ndarray] = {
+        arrays: dict[str, Any] = {
             "ids": np.array([str(i) for i in ids], dtype=np.str_),
             "manifest": np.array(json.dumps(manifest)),
         }

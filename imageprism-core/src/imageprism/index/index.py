@@ -142,9 +142,10 @@ class ImageIndex:
         weighted = [n for n in self.prism.dimensions if self.prism.weights.get(n, 0.0) > 0]
         if self._faiss is None:
             self._faiss = {
-                name: FaissSearch(*columns[name], self.prism.dimension(name))
+                name: FaissSearch(matrix, present, self.prism.dimension(name))
                 for name in weighted
-                if columns[name][0] is not None
+                for matrix, present in [columns[name]]
+                if matrix is not None
             }
         asked = {n: s for n, s in self._faiss.items() if query.get(n) is not None}
         if not asked or not all(searcher.exact for searcher in asked.values()):

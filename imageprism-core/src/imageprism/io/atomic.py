@@ -15,7 +15,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(target: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(temporary_path)``, then rename it over ``target``.
 
     A crash or error part way leaves any previous ``target`` untouched and no

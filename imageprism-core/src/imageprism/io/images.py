@@ -169,7 +169,8 @@ def _transpose_of(image: Image.Image, data: bytes | None = None) -> Image.Transp
             exif = Image.Image.getexif(image)  # the base method: reads info, never decodes
         else:
             exif = image.getexif()
-        return _TRANSPOSES.get(exif.get(_ORIENTATION_TAG))
+        orientation = exif.get(_ORIENTATION_TAG)
+        return _TRANSPOSES.get(orientation) if isinstance(orientation, int) else None
     except Exception:  # broken EXIF must not cost the image; keep it as stored
         return None
 
@@ -421,7 +422,7 @@ def describe(image: Any) -> str:
     if isinstance(image, PreparedImage):
         return image.source
     if isinstance(image, str | os.PathLike):
-        return os.fspath(image)  # type: ignore[return-value]
+        return os.fspath(image)
     if isinstance(image, bytes | bytearray | memoryview):
         return f"<bytes: {len(image)} bytes>"
     if isinstance(image, Image.Image):

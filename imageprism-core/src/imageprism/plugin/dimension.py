@@ -143,7 +143,6 @@ def dimension_problem(dimension: object, name: str) -> str | None:
             return f"{method} must be a method, got {type(value).__name__}"
     if isinstance(dimension, HammingCodes) and metric != "hamming":
         return f"hamming_codes is offered but the metric is {metric!r}, not 'hamming'"
-    config = inspect.getattr_static(dimension, "config", None)
-    if config is not None and not isinstance(dimension.config, BaseModel):
-        return f"config must be a pydantic model, got {type(config).__name__}"
+    if isinstance(dimension, Configured) and not isinstance(dimension.config, BaseModel):
+        return f"config must be a pydantic model, got {type(dimension.config).__name__}"
     return None

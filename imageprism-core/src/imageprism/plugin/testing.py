@@ -100,7 +100,7 @@ class DimensionContractTests:
         one_by_one = [dimension.embed_batch([image])[0] for image in images]
         for together, alone in zip(batch, one_by_one, strict=True):
             assert (together is None) == (alone is None)
-            if together is not None:
+            if together is not None and alone is not None:
                 np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-5)
 
     def test_empty_batch_gives_empty_list(self, dimension: Dimension) -> None:

@@ -180,7 +180,7 @@ def check_rule(
         ConfigError: a target is not a number in (0, 1], both targets are given, or
             ``objective`` is not one of ``OBJECTIVES``.
     """
-    checked = []
+    checked: list[float | None] = []
     for name, value in (("target_precision", target_precision), ("target_recall", target_recall)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1

@@ -90,7 +90,7 @@ class DlibFaceEmbedder:
         self._models: tuple[Any, Any] | None = None
 
     @cached_property
-    def fingerprint(self) -> str:  # type: ignore[override]
+    def fingerprint(self) -> str:
         """Changes with the two model files' content and this code's version."""
         text = f"{self.name}/{_VERSION}/{sha256_of(self.resnet_path)}/{sha256_of(self.shape_path)}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -104,7 +104,7 @@ class OnnxFaceEmbedder:
             )
 
     @cached_property
-    def fingerprint(self) -> str:  # type: ignore[override]
+    def fingerprint(self) -> str:
         """Changes with the embedder file's content."""
         self._check_pinned()
         if self.config.embed_path is not None:
