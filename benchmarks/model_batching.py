@@ -107,8 +107,9 @@ from _vit_graphs import saved_graph
 from imageprism import ImagePrism, prepare
 from imageprism.runtime.hub import ModelFile
 from imageprism.runtime.onnx import OnnxModel
+from imageprism.runtime.recipe import Recipe
 from imageprism_models.fixed_size import with_size_constants_folded
-from imageprism_models.preprocess import CLIP, DINOV2, MOBILENETV2, Recipe
+from imageprism_models.preprocess import CLIP, DINOV2, MOBILENETV2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"

@@ -47,7 +47,7 @@ from PIL import Image, ImageFilter, ImageOps
 from imageprism import ImagePrism, prepare
 from imageprism.runtime.hub import ModelFile
 from imageprism.runtime.onnx import OnnxModel
-from imageprism_models.embedding import cosine_scores
+from imageprism.scoring import cosine_scores
 from imageprism_models.preprocess import MOBILENETV2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ import numpy as np
 
 from imageprism.plugin import DimensionSpec, Preset, hookimpl
 from imageprism.runtime.hub import ModelConfig, ModelFile
-from imageprism_models.embedding import ModelDimension
+from imageprism.runtime.model_dimension import ModelDimension
 from imageprism_models.fixed_size import with_size_constants_folded
 from imageprism_models.preprocess import DINOV2
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from imageprism.plugin import DimensionSpec, Preset, hookimpl
 from imageprism.runtime.hub import ModelConfig, ModelFile
-from imageprism_models.embedding import ModelDimension
+from imageprism.runtime.model_dimension import ModelDimension
 from imageprism_models.preprocess import CLIP
 
 CLIP_VIT_B32 = ModelFile(

@@ -27,7 +27,7 @@ from imageprism.errors import ModelFileError
 from imageprism.io.atomic import atomic_write
 from imageprism.plugin import DimensionSpec, Preset, hookimpl
 from imageprism.runtime.hub import ModelConfig, ModelFile, derived_dir, sha256_of
-from imageprism_models.embedding import ModelDimension, unit_rows
+from imageprism.runtime.model_dimension import ModelDimension, unit_rows
 from imageprism_models.preprocess import MOBILENETV2
 
 if TYPE_CHECKING:

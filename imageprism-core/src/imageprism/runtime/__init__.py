@@ -3,7 +3,9 @@
 ``hub`` resolves a pinned ``ModelFile`` (local path, cache, download, sha256);
 ``onnx`` keeps one ONNX Runtime session per model file and thread count;
 ``threads`` decides how many cores a model call may use; ``optional`` imports an
-optional dependency with a message naming the extra to install.
+optional dependency with a message naming the extra to install; ``recipe`` turns
+decoded images into a model's input batch and ``model_dimension`` is the base of a
+cosine dimension computed by one ONNX model (what the model pack's dimensions share).
 """
 
-__all__ = ["hub", "onnx", "optional", "threads"]
+__all__ = ["hub", "model_dimension", "onnx", "optional", "recipe", "threads"]

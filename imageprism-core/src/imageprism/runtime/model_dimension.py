@@ -1,4 +1,9 @@
-"""What the model pack's dimensions share: an ONNX model, a preprocessing recipe, cosine scores."""
+"""The base of a cosine dimension computed by one ONNX model with a preprocessing recipe.
+
+``ModelDimension`` is what the model pack's semantic, instance and style dimensions
+share (pinned model file, ONNX Runtime session, fingerprint, cosine scores); a third
+party adds an ONNX dimension by subclassing it with a ``Recipe`` and a pooling step.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,13 @@ from typing import ClassVar
 import numpy as np
 
 from imageprism.errors import ModelFileError
-from imageprism.io.images import PreparedImage
 from imageprism.plugin import Metric
 from imageprism.runtime.hub import ModelConfig, ModelFile, resolve_model_file, sha256_of
 from imageprism.runtime.onnx import OnnxModel
+from imageprism.runtime.recipe import Decodable, Recipe
 from imageprism.scoring import cosine_scores
-from imageprism_models.preprocess import Recipe
+
+__all__ = ["ModelDimension", "unit_rows"]
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -80,7 +86,7 @@ class ModelDimension:
     def _vectors(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def embed_batch(self, images: Sequence[PreparedImage]) -> list[np.ndarray | None]:
+    def embed_batch(self, images: Sequence[Decodable]) -> list[np.ndarray | None]:
         """One unit-length float32 vector per image, from one model call per batch."""
         if not images:
             return []
