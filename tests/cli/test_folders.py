@@ -159,16 +159,34 @@ def test_symlink_loop_terminates_and_returns_each_file_once(tmp_path):
     a = write_image(folder / "a.png")
     b = write_image(folder / "sub" / "b.png")
     symlink(folder / "loop", folder)
-    symlink(folder / "sub" / "up", tmp_path)
+    symlink(folder / "sub" / "up", folder)
     assert found(folder) == [str(a), str(b)]
 
 
-def test_symlinked_folder_is_followed(tmp_path):
+def test_symlinked_folder_inside_the_given_folder_is_followed(tmp_path):
+    folder = tmp_path / "photos"
+    write_image(folder / ".store" / "x.png")  # hidden: reached through the link only
+    symlink(folder / "linked", folder / ".store")
+    other = tmp_path / "other"
+    write_image(other / "y.png")
+    # A link into another given folder stays inside the roots too.
+    symlink(folder / "to-other", other)
+    assert found(folder, other) == [
+        str(folder / "linked" / "x.png"),
+        str(folder / "to-other" / "y.png"),
+    ]
+
+
+def test_symlinked_folder_leading_out_of_the_given_folders_is_skipped_with_reason(tmp_path):
     elsewhere = write_image(tmp_path / "elsewhere" / "x.png").parent
     folder = tmp_path / "photos"
     folder.mkdir()
     symlink(folder / "linked", elsewhere)
-    assert found(folder) == [str(folder / "linked" / "x.png")]
+    images, skipped = find_images([folder])
+    assert images == []
+    assert skipped == [
+        Skipped(str(folder / "linked"), f"link leads outside the library: {elsewhere}")
+    ]
 
 
 def test_folder_given_twice_is_searched_once(tmp_path):

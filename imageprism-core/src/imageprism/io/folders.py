@@ -3,9 +3,12 @@
 ``find_images`` turns the paths a user gives (files and folders) into a list of
 image files to process and a list of what had to be skipped, with reasons:
 
-- A path given explicitly as a file is always returned, image or not: the
-  loader reports it if it cannot be decoded. A given path that does not exist
-  or cannot be listed is skipped with its reason.
+- A path given explicitly as a regular file is always returned, image or not:
+  the loader reports it if it cannot be decoded. A given path that does not
+  exist or cannot be listed is skipped with its reason, and so is a given path
+  that is not a regular file or a folder (a FIFO, a socket, a device such as
+  ``/dev/zero``): ``"not a regular file (FIFO)"``. Such a file is never opened,
+  so a FIFO cannot hang the run and a device cannot feed it endless bytes.
 - Folders are searched recursively. The names of each folder are sorted (by
   code point) and its subfolders are expanded in place, so the order is the
   same on every run and every platform. Results keep the order of the given
@@ -15,17 +18,30 @@ image files to process and a list of what had to be skipped, with reasons:
   whatever its name. A file whose extension is an image extension is returned
   even when its contents do not match (the loader then reports it instead of it
   being dropped silently); TGA, which has no signature, is found by extension
-  only. Other files, and special files (FIFOs, sockets, devices), are ignored.
-- At most 32 bytes are read from each file. A file that cannot be read for this
-  (permission denied, broken symbolic link, ...) is skipped with its reason.
+  only. Other files, and special files (FIFOs, sockets, devices), are ignored
+  without being opened.
+- At most 32 bytes are read from each regular file, opened without blocking
+  (``O_NONBLOCK``) and checked again once open (``fstat``), so a file swapped
+  for a FIFO or a device between the listing and the read is ignored too. A
+  file that cannot be read for this (permission denied, broken symbolic link,
+  ...) is skipped with its reason.
 - Hidden files and folders (name starting with ``.``) are left out unless
   ``include_hidden`` is true. Paths given explicitly are never hidden.
-- Symbolic links are followed, to files and to folders. Each folder (by device
+- Links stay inside the roots. The roots are the paths the user gave, each
+  resolved (``os.path.realpath``): a given path is the user's own, even when it
+  is itself a symbolic link to somewhere else. A symbolic link found inside a
+  given folder, to a file or to a folder, is followed only when its resolved
+  target lies inside one of the roots; a link leading out (``lib/ext ->
+  ../outside``) is skipped with the reason ``"link leads outside the library:
+  <target>"``, so a file written into a library cannot pull files from
+  elsewhere into a run that may move or delete them. Each folder (by device
   and inode) is searched at most once per call, so a link back to an ancestor
   ends the walk rather than looping, and a folder reached twice (given twice,
   or through a second link) adds nothing the second time; that is not an error.
   Files are not de-duplicated: a file link beside its target is returned under
   both names, as they are two paths the user has.
+- The walk describes the tree as it was when listed: whoever acts on the files
+  later (moving, deleting) checks them again at that time.
 """
 
 from __future__ import annotations
@@ -61,6 +77,16 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)  # a FIFO swapped in after the check must not block
     | getattr(os, "O_BINARY", 0)
     | getattr(os, "O_CLOEXEC", 0)
+)
+# A name that was no symbolic link when listed is opened without following one, so a
+# link swapped in after the check cannot lead the sniff out of the roots.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
 )
 
 _REASONS = {
@@ -107,33 +133,60 @@ def find_images(
     found: list[str] = []
     skipped: list[Skipped] = []
     visited: set[object] = set()
+    given: list[tuple[str, os.stat_result | OSError]] = []
     for raw in paths:
         path = os.fsdecode(raw)
         try:
-            info = os.stat(path)
+            given.append((path, os.stat(path)))
         except OSError as exc:
-            skipped.append(Skipped(path, _reason(path, exc)))
-            continue
-        if stat.S_ISDIR(info.st_mode):
-            _walk(path, info, include_hidden, visited, found, skipped)
-        else:
+            given.append((path, exc))
+    # Every given path that exists is a root, so a link in one may lead into another.
+    roots = tuple({_root(path) for path, info in given if isinstance(info, os.stat_result)})
+    for path, info in given:
+        if isinstance(info, OSError):
+            skipped.append(Skipped(path, _reason(path, info)))
+        elif stat.S_ISDIR(info.st_mode):
+            _walk(path, info, _Walk(include_hidden, roots, visited, found, skipped))
+        elif stat.S_ISREG(info.st_mode):
             found.append(path)
+        else:
+            skipped.append(Skipped(path, f"not a regular file ({_kind(info.st_mode)})"))
     return found, skipped
 
 
-def _walk(
-    top: str,
-    info: os.stat_result,
-    include_hidden: bool,
-    visited: set[object],
-    found: list[str],
-    skipped: list[Skipped],
-) -> None:
+@dataclass(frozen=True)
+class _Walk:
+    """What one ``find_images`` call shares between the folders it searches."""
+
+    include_hidden: bool
+    roots: tuple[str, ...]
+    visited: set[object]
+    found: list[str]
+    skipped: list[Skipped]
+
+
+def _root(path: str) -> str:
+    """The resolved ``path``, ending in a separator so only what lies under it starts with it."""
+    resolved = os.path.realpath(path)
+    return resolved if resolved.endswith(os.sep) else resolved + os.sep
+
+
+def _inside(target: str, roots: tuple[str, ...]) -> bool:
+    """Whether the resolved ``target`` is one of ``roots`` or lies under one."""
+    return any((target + os.sep).startswith(root) for root in roots)
+
+
+def _kind(mode: int) -> str:
+    """What kind of special file ``mode`` describes, e.g. ``"FIFO"``."""
+    return next((name for test, name in _KINDS if test(mode)), "special file")
+
+
+def _walk(top: str, info: os.stat_result, walk: _Walk) -> None:
     """Search the folder ``top`` depth first, without recursion (deep trees are fine)."""
-    if not _first_visit(top, info, visited):
+    if not _first_visit(top, info, walk.visited):
         return
     stack: list[Iterator[os.DirEntry[str]]] = []
-    entries = _list(top, skipped)
+    entries = _list(top, walk.skipped)
     if entries is not None:
         stack.append(iter(entries))
     while stack:
@@ -141,27 +194,35 @@ def _walk(
         if entry is None:
             stack.pop()
             continue
-        if not include_hidden and entry.name.startswith("."):
+        if not walk.include_hidden and entry.name.startswith("."):
             continue
         path = entry.path
         try:
+            link = entry.is_symlink()
             info = entry.stat()  # follows symbolic links
         except OSError as exc:
-            skipped.append(Skipped(path, _reason(path, exc)))
+            walk.skipped.append(Skipped(path, _reason(path, exc)))
             continue
+        if link:
+            target = os.path.realpath(path)
+            if not _inside(target, walk.roots):
+                walk.skipped.append(Skipped(path, f"link leads outside the library: {target}"))
+                continue
         if stat.S_ISDIR(info.st_mode):
-            if _first_visit(path, info, visited):
-                entries = _list(path, skipped)
+            if _first_visit(path, info, walk.visited):
+                entries = _list(path, walk.skipped)
                 if entries is not None:
                     stack.append(iter(entries))
         elif stat.S_ISREG(info.st_mode):
             try:
-                head = _read_head(path)
+                head = _read_head(path, follow=link)
             except OSError as exc:
-                skipped.append(Skipped(path, _reason(path, exc)))
+                walk.skipped.append(Skipped(path, _reason(path, exc)))
+                continue
+            if head is None:  # no longer a regular file: swapped since it was listed
                 continue
             if _sniff(head) or os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-                found.append(path)
+                walk.found.append(path)
 
 
 def _first_visit(path: str, info: os.stat_result, visited: set[object]) -> bool:
@@ -184,10 +245,16 @@ def _list(folder: str, skipped: list[Skipped]) -> list[os.DirEntry[str]] | None:
         return None
 
 
-def _read_head(path: str) -> bytes:
-    """The first ``_SNIFF_BYTES`` bytes of the file (fewer when it is shorter)."""
-    handle = os.open(path, _OPEN_FLAGS)
+def _read_head(path: str, *, follow: bool) -> bytes | None:
+    """The first ``_SNIFF_BYTES`` bytes of the file (fewer when it is shorter).
+
+    None when what opens is not a regular file. Without ``follow``, a symbolic link
+    at ``path`` is not followed (the open fails).
+    """
+    handle = os.open(path, _OPEN_FLAGS | (0 if follow else _NOFOLLOW))
     try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return None
         head = b""
         while len(head) < _SNIFF_BYTES:
             chunk = os.read(handle, _SNIFF_BYTES - len(head))
