@@ -310,7 +310,12 @@ def _build(top: Path, steps: list[tuple[str, int, str, int]]) -> tuple[Path, Pat
             path.symlink_to(top / "gone")
         else:
             to = made[target % len(made)]
-            path.symlink_to(os.path.relpath(to, path.parent) if kind == "relative link" else to)
+            if kind == "relative link":  # from where the link really is: its folder may be one
+                path.symlink_to(
+                    os.path.relpath(os.path.realpath(to), os.path.realpath(path.parent))
+                )
+            else:
+                path.symlink_to(to)
             if to.is_dir():
                 folders.append(path)
         made.append(path)

@@ -203,6 +203,43 @@ def test_hostile_file_names_and_reasons_are_escaped(tmp_path):
     assert len(parsed.figures) == 2 and parsed.failures == 2
 
 
+def test_control_characters_and_undecodable_bytes_in_names_show_escaped(tmp_path):
+    folder = tmp_path / os.fsdecode(b"f\x1b[31m\xff")
+    folder.mkdir()
+    names = [os.fsdecode(b"IMG_\xff\xfe.jpg"), "c.jpg\n  delete thesis.pdf", "\x1b[31mred.png"]
+    sources = [str(folder / name) for name in names]
+    for source in sources:
+        _scene(7).save(source, format="PNG")
+    broken = str(folder / "bad\u202egpj.exe")
+    result = _result(
+        [*sources, broken], [[0, 1, 2]], errors=[ImageFailure(3, broken, "cannot \x1b[2J read")]
+    )
+    page = render_report(
+        result,
+        {(0, 1): {"hash": 1.0}, (0, 2): {"hash": 1.0}},
+        skipped=[(str(folder / "skipped\nname.gif"), "link leads outside the library: /x\ny")],
+    )
+    target = write_report(tmp_path / "report.html", page)  # encodes as UTF-8: no lone surrogate
+    text = target.read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\u202e" not in text
+    assert not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    assert "delete thesis.pdf" in text and "\n  delete thesis.pdf" not in text
+    shown = html.unescape(text)
+    for escaped in (
+        "IMG_\\xff\\xfe.jpg",
+        "c.jpg\\n  delete thesis.pdf",
+        "\\x1b[31mred.png",
+        "bad\\u202egpj.exe",
+        "cannot \\x1b[2J read",
+        "skipped\\nname.gif",
+        "library: /x\\ny",
+    ):
+        assert escaped in shown, escaped
+    alts = [html.unescape(alt) for alt in re.findall(r'alt="([^"]*)"', text)]
+    assert alts == ["IMG_\\xff\\xfe.jpg", "c.jpg\\n  delete thesis.pdf", "\\x1b[31mred.png"]
+    assert len(_Page(text).figures) == 3
+
+
 def test_header_shows_counts_threshold_profile_and_dimensions(tmp_path):
     paths = _write_corpus(tmp_path / "photos")
     _, result, pair_scores, weighted = _dedup_with_scores(paths)

@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imageprism.io.names import display_name
+from imageprism.io.names import display_name, display_text
 
 
 def test_newlines_and_escape_sequences_are_escaped() -> None:
@@ -56,3 +56,16 @@ def test_display_name_prints_no_control_or_format_character(name: str) -> None:
 def test_different_names_print_differently(a: str, b: str) -> None:
     if a != b:
         assert display_name(a) != display_name(b)
+
+
+def test_display_text_escapes_a_message_but_keeps_its_backslashes() -> None:
+    reason = "link leads outside the library: /x\ny\x1b[2J C:\\photos"
+    assert display_text(reason) == "link leads outside the library: /x\\ny\\x1b[2J C:\\photos"
+
+
+@given(_NAMES)
+def test_display_text_prints_one_plain_line_and_changes_safe_text_no_more(text: str) -> None:
+    shown = display_text(text)
+    assert all(unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in shown), shown
+    assert display_text(shown) == shown
+    assert display_text(display_name(text)) == display_name(text)

@@ -3,6 +3,10 @@ images, checking an output path before any work, building the prism the scoring 
 for, the dedup threshold settings, the progress bar, JSON and table printing, and the option
 groups several commands take (``scoring``, ``folders``, ``--json``). Private to the command
 line: the command modules import from here, nothing else should.
+
+Names are printed through ``imageprism.io.names`` (``display_name`` for a path,
+``display_text`` for a reason or message that may quote one): a file name holding a newline
+or an escape sequence shows escaped, on one line. ``--json`` output keeps them raw.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from imageprism.io.folders import Skipped, find_images
+from imageprism.io.names import display_name, display_text
 from imageprism.plugin import Configured
 from imageprism.prism import ImagePrism
 
@@ -33,7 +38,7 @@ def image_files(args: argparse.Namespace) -> tuple[list[str], list[Skipped]]:
     """Image files in the given paths (folders walked), and the paths skipped with reasons."""
     files, skipped = find_images(args.images, include_hidden=args.hidden)
     if not files:
-        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped)
+        reasons = "; ".join(f"{display_name(s.path)}: {display_text(s.reason)}" for s in skipped)
         raise UsageError(
             "no image files found in the given paths" + (f" ({reasons})" if reasons else "")
         )
@@ -45,12 +50,13 @@ def check_output(path: str | None, *, suffixes: Sequence[str] = ()) -> None:
     if path is None:
         return
     target = Path(path)
+    shown = display_name(path)
     if suffixes and target.suffix.lower() not in suffixes:
-        raise UsageError(f"{path} must end in {' or '.join(suffixes)}")
+        raise UsageError(f"{shown} must end in {' or '.join(suffixes)}")
     if target.is_dir():
-        raise UsageError(f"{path} is a folder; give a file name")
+        raise UsageError(f"{shown} is a folder; give a file name")
     if not target.parent.is_dir():
-        raise UsageError(f"cannot write {path}: folder {target.parent} not found")
+        raise UsageError(f"cannot write {shown}: folder {display_name(target.parent)} not found")
     if target.suffix.lower() == ".parquet" and importlib.util.find_spec("pyarrow") is None:
         raise UsageError('Parquet files need pyarrow: pip install "imageprism-core[parquet]"')
 
@@ -58,13 +64,19 @@ def check_output(path: str | None, *, suffixes: Sequence[str] = ()) -> None:
 def report_errors(errors: Sequence[Any]) -> None:
     """Print one line on standard error for each input that could not be used."""
     for error in errors:
-        print(f"imageprism: cannot use {error.source}: {error.reason}", file=sys.stderr)
+        print(
+            f"imageprism: cannot use {display_name(error.source)}: {display_text(error.reason)}",
+            file=sys.stderr,
+        )
 
 
 def finish(errors: Sequence[Any], skipped: Sequence[Skipped]) -> int:
     """List every input that could not be used, at the end; the exit code says if any."""
     for item in skipped:
-        print(f"imageprism: skipped {item.path}: {item.reason}", file=sys.stderr)
+        print(
+            f"imageprism: skipped {display_name(item.path)}: {display_text(item.reason)}",
+            file=sys.stderr,
+        )
     report_errors(errors)
     return EXIT_SOME_FAILED if errors or skipped else EXIT_OK
 
@@ -78,7 +90,7 @@ def finish_written(
     summary: str,
 ) -> int:
     """After ``count`` results were written to ``path``: say so (``summary``, or JSON with
-    ``--json``), then :func:`finish`."""
+    ``--json``), then :func:`finish`. ``summary`` is printed through ``display_text``."""
     if args.json:
         print_json(
             {
@@ -89,7 +101,7 @@ def finish_written(
             }
         )
     else:
-        print(summary)
+        print(display_text(summary))
     return finish(errors, skipped)
 
 
@@ -215,7 +227,8 @@ def print_json(data: Any) -> None:
 
 def print_table(rows: Sequence[Sequence[str]]) -> None:
     """Print rows (the first one the header) in columns, each padded to its widest cell but
-    the last, which is printed as it is."""
+    the last, which is printed as it is; every cell through ``display_text``."""
+    rows = [[display_text(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print(

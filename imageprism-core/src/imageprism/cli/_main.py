@@ -2,7 +2,8 @@
 modules, in the order ``imageprism --help`` lists them, runs the chosen command and turns
 its errors into one-line messages and exit codes (0 ok; 1 some inputs could not be used;
 2 bad usage or configuration). A reader that goes away (``imageprism presets | head``)
-stops the output quietly.
+stops the output quietly. Error messages are printed with the names they quote escaped
+(``imageprism.io.names``), on one line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from imageprism.cli import (
 )
 from imageprism.cli._common import EXIT_SOME_FAILED, EXIT_USAGE, UsageError
 from imageprism.errors import ImageLoadError, ImagePrismError
+from imageprism.io.names import display_name, display_text
 
 #: The command modules, in the order ``imageprism --help`` lists their commands.
 COMMANDS = (
@@ -75,15 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except ImageLoadError as err:
-        print(f"imageprism: error: {err}", file=sys.stderr)
+        shown = f"cannot load image {display_name(err.source)}: {display_text(err.reason)}"
+        print(f"imageprism: error: {shown}", file=sys.stderr)
         return EXIT_SOME_FAILED
     except (ImagePrismError, UsageError) as err:
-        print(f"imageprism: error: {err}", file=sys.stderr)
+        print(f"imageprism: error: {display_text(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (`imageprism presets | head`): stop quietly
         _silence_stdout()
         return EXIT_SOME_FAILED
     except OSError as err:  # e.g. an output path in a missing folder, or a folder
-        where = f" {err.filename}" if err.filename else ""
-        print(f"imageprism: error: cannot write{where}: {err.strerror or err}", file=sys.stderr)
+        name = err.filename if isinstance(err.filename, bytes) else str(err.filename)
+        where = f" {display_name(name)}" if err.filename else ""
+        reason = display_text(err.strerror or str(err))
+        print(f"imageprism: error: cannot write{where}: {reason}", file=sys.stderr)
         return EXIT_USAGE

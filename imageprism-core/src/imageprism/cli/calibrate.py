@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from imageprism.cli._common import add_scoring_options, finish, make_prism, print_json, progress
+from imageprism.io.names import display_name, display_text
 
 
 def _share(text: str) -> float:
@@ -103,5 +104,5 @@ def run(args: argparse.Namespace) -> int:
         weights = ", ".join(f"{name} {weight:.2f}" for name, weight in result.weights.items())
         print(f"weights: {weights}" + (" (fitted)" if result.fitted_weights else ""))
     if saved is not None:
-        print(f"saved as {args.save}: {saved}")
+        print(f"saved as {display_text(args.save)}: {display_name(saved)}")
     return finish(result.errors, [])

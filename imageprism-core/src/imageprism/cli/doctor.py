@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from imageprism import environment
 from imageprism._version import __version__
 from imageprism.cli._common import EXIT_OK, EXIT_SOME_FAILED, add_json_option, print_json
+from imageprism.io.names import display_text
 from imageprism.plugin.dimension import PACKAGES
 from imageprism.plugin.registry import get_registry
 from imageprism.runtime.hub import offline
@@ -246,6 +247,6 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(c.name) for c in checks)
         for check in checks:
             status = "ok     " if check.ok else "problem"
-            fix = f"\n{'':{width + 11}}fix: {check.fix}" if check.fix else ""
-            print(f"{status}  {check.name:<{width}}  {check.detail}{fix}")
+            fix = f"\n{'':{width + 11}}fix: {display_text(check.fix)}" if check.fix else ""
+            print(f"{status}  {check.name:<{width}}  {display_text(check.detail)}{fix}")
     return EXIT_SOME_FAILED if problems else EXIT_OK

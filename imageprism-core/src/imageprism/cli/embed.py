@@ -1,6 +1,7 @@
 """``imageprism embed IMAGES...``: embed image files (folders walked) on the chosen dimensions
-and print a summary line per image, the embeddings as JSON, or, with ``-o``, write them to an
-``.npz`` or ``.parquet`` file (ids, one column per dimension).
+and print a summary line per image (its name escaped), the embeddings as JSON (names raw),
+or, with ``-o``, write them to an ``.npz`` or ``.parquet`` file (ids, one column per
+dimension).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from imageprism.cli._common import (
 )
 from imageprism.index.embeddings_file import SUFFIXES as EMBEDDING_SUFFIXES
 from imageprism.index.embeddings_file import write_embeddings
+from imageprism.io.names import display_name
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
                     f"{k}={v if isinstance(v, str) or v is None else f'[{len(v)} floats]'}"
                     for k, v in embedding.items()
                 )
-                print(f"{source}  {parts}")
+                print(f"{display_name(source)}  {parts}")
     return finish(batch.errors, skipped)

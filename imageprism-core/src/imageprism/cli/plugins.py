@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from imageprism.cli._common import EXIT_OK, add_json_option, print_json, print_table
+from imageprism.io.names import display_text
 from imageprism.plugin.registry import get_registry
 
 _CORE_HOOKS = frozenset(
@@ -38,7 +39,7 @@ def _pack_registrations() -> dict[str, list[str]]:
             found, errors = registry.collect(hook, object, kind)
             out[kind] = sorted(found)
             for error in errors:
-                print(f"imageprism: {error}", file=sys.stderr)
+                print(f"imageprism: {display_text(str(error))}", file=sys.stderr)
     return out
 
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append((p.name, p.distribution or "?", p.version or "?", p.status, provides or "-"))
     print_table(rows)
     for kind, names in extensions.items():
-        print(f"{kind.replace('_', ' ')}: {', '.join(names) or 'none'}")
+        print(display_text(f"{kind.replace('_', ' ')}: {', '.join(names) or 'none'}"))
     for p in registry.failures:
-        print(f"\n{p.name} ({p.distribution}) failed: {p.error}")
+        print("\n" + display_text(f"{p.name} ({p.distribution}) failed: {p.error}"))
     return EXIT_OK

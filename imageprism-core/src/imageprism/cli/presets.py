@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from imageprism.cli._common import EXIT_OK, UsageError, add_json_option, print_json, print_table
+from imageprism.io.names import display_text
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     print_table(rows)
     print("\nnotes:")
     for p in found:
-        print(f"  {p.target} {p.name}: {p.note}")
+        print(display_text(f"  {p.target} {p.name}: {p.note}"))
     if used:
         print("\nbenchmarks:")
         for name, text in used.items():
-            print(f"  {name}: {text}")
+            print(display_text(f"  {name}: {text}"))
     return EXIT_OK

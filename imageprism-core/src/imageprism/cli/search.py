@@ -1,6 +1,6 @@
 """``imageprism search INDEX QUERY``: find the images of an index (from ``index build``, or an
 embeddings file from ``embed -o``) most like a query image: the ``--k`` best, or every one
-scoring ``--threshold`` or more; one ``score id`` line a hit, or JSON.
+scoring ``--threshold`` or more; one ``score id`` line a hit (the id escaped), or JSON (raw).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from imageprism.cli._common import EXIT_OK, add_scoring_options, fmt_score, make_prism, print_json
 from imageprism.index.embeddings_file import SUFFIXES as EMBEDDING_SUFFIXES
 from imageprism.index.index import ImageIndex
+from imageprism.io.names import display_name
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
         print_json([hit.to_dict() for hit in hits])
         return EXIT_OK
     for hit in hits:
-        print(f"{fmt_score(hit.weighted_score)}  {hit.id}")
+        print(f"{fmt_score(hit.weighted_score)}  {display_name(hit.id)}")
     return EXIT_OK

@@ -5,6 +5,9 @@ that are not UTF-8 (Python keeps those as lone surrogates, ``os.fsdecode``). Pri
 ``c.jpg\\n  delete thesis.pdf`` looks like a second line of a plan, and an escape
 sequence can rewrite the terminal. ``display_name`` is for every human-readable output
 (plans, summaries, errors, report text); ``--json`` output keeps names raw.
+``display_text`` is for whole messages that may quote a name somewhere (an error's
+reason, a plugin's failure): the same escapes, but a backslash is kept as it is, so a
+message whose names were already passed through ``display_name`` prints unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import re
 import unicodedata
 
-__all__ = ["display_name"]
+__all__ = ["display_name", "display_text"]
 
 # C0 and C1 controls, DEL, and the format characters that reorder or hide text
 # (bidi overrides and isolates, zero-width marks): escaped, never printed.
@@ -53,3 +56,17 @@ def display_name(name: str | os.PathLike[str] | bytes) -> str:
     if _PLAIN.fullmatch(text):
         return text
     return "".join(_escape(c) if _needs_escape(c) else c for c in text)
+
+
+def display_text(text: str) -> str:
+    """``text``, a message that may quote names, safe to print: controls and the rest escaped.
+
+    As :func:`display_name` (newlines, escape sequences, format characters and
+    undecodable bytes escaped), except that a backslash is left as it is: the
+    result is one line of plain text, and text that is already safe is returned
+    unchanged (escaping twice changes nothing).
+    """
+    text = str(text)
+    if _PLAIN.fullmatch(text):
+        return text
+    return "".join(_escape(c) if c != "\\" and _needs_escape(c) else c for c in text)

@@ -13,7 +13,12 @@ It needs nothing but itself: thumbnails are JPEG ``data:`` URIs, the CSS and the
 one small script (``assets/report.css`` and ``assets/report.js``, package data
 read once at import) are inline, and a Content-Security-Policy forbids loading
 anything else and running any other script (it allows this one by its sha256).
-All text is HTML-escaped (file names may hold ``<`` or ``&``).
+All text is HTML-escaped (file names may hold ``<`` or ``&``). File names and folders
+are shown through ``display_name`` and reasons through ``display_text``
+(``imageprism.io.names``): a newline, an escape sequence, a right-to-left override or an
+undecodable byte in a name shows as an escape (``\\n``, ``\\x1b``, ``\\u202e``,
+``\\xff``), in the text, the titles and the alt texts alike, so a name cannot pass for
+another and the page always encodes as UTF-8.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from imageprism._version import __version__
 from imageprism.dedup.not_duplicates import FORMAT as MARKS_FORMAT
 from imageprism.io.atomic import atomic_write
 from imageprism.io.images import prepare
+from imageprism.io.names import display_name, display_text
 from imageprism.results import DedupResult
 
 Pair = tuple[int, int]
@@ -63,6 +69,16 @@ _EXPORT_NAME = "not-duplicates.json"
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _name(value: str) -> str:
+    """A file name or folder as shown: escaped for people (``display_name``), then for HTML."""
+    return _e(display_name(value))
+
+
+def _text(value: object) -> str:
+    """A reason or setting as shown: escaped for people (``display_text``), then for HTML."""
+    return _e(display_text(str(value)))
 
 
 def _finite(value: float | None) -> float | None:
@@ -127,10 +143,12 @@ def _figure(
     uri, note = _thumbnail(source, thumbnail_size)
     name, folder = _split(source)
     if uri is None:
-        picture = f'<div class="placeholder" role="img" aria-label="{_e(note)}">{_e(note)}</div>'
+        picture = (
+            f'<div class="placeholder" role="img" aria-label="{_text(note)}">{_text(note)}</div>'
+        )
         size_line = ""
     else:
-        picture = f'<img src="{uri}" alt="{_e(name)}" title="{_e(source)}">'
+        picture = f'<img src="{uri}" alt="{_name(name)}" title="{_name(source)}">'
         size_line = f'<div class="size">{_e(note)}</div>'
     role = "representative" if representative else "duplicate"
     parts = [
@@ -139,10 +157,10 @@ def _figure(
         f'<div class="frame">{picture}</div>',
         "<figcaption>",
         f'<span class="role">{role}</span>',
-        f'<div class="name" title="{_e(source)}">{_e(name)}</div>',
+        f'<div class="name" title="{_name(source)}">{_name(name)}</div>',
     ]
     if folder:
-        parts.append(f'<div class="folder">{_e(folder)}</div>')
+        parts.append(f'<div class="folder">{_name(folder)}</div>')
     parts.append(size_line)
     if not representative:
         parts.append(_scores_table(scores, weighted, has_weighted, dimensions, threshold))
@@ -169,7 +187,7 @@ def _scores_table(
     names = list(dimensions) + [name for name in scores if name not in dimensions]
     for name in names:
         rows.append(
-            f'<tr data-dimension="{_e(name)}"><th scope="row">{_e(name)}</th>'
+            f'<tr data-dimension="{_e(name)}"><th scope="row">{_text(name)}</th>'
             f"{_score_cells(scores.get(name))}</tr>"
         )
     if has_weighted:
@@ -208,7 +226,7 @@ def _counts(result: DedupResult, unreadable: int) -> str:
 
 def _failures(rows: Iterable[tuple[str, str]]) -> str:
     body = "".join(
-        f'<tr class="failure"><td class="file">{_e(source)}</td><td>{_e(reason)}</td></tr>'
+        f'<tr class="failure"><td class="file">{_name(source)}</td><td>{_text(reason)}</td></tr>'
         for source, reason in rows
     )
     if not body:
@@ -323,7 +341,7 @@ def render_report(
         ("dimensions", ", ".join(names) or "none"),
     ]
     settings_html = "".join(
-        f'<dt>{_e(key)}</dt><dd data-setting="{key}">{_e(value)}</dd>' for key, value in settings
+        f'<dt>{_e(key)}</dt><dd data-setting="{key}">{_text(value)}</dd>' for key, value in settings
     )
     return "\n".join(
         [
