@@ -272,7 +272,17 @@ def test_the_command_line_skips_a_fifo_instead_of_hanging(tmp_path, capsys):
 # The property test ------------------------------------------------------------------------
 
 _NAMES = st.sampled_from(
-    ["a", "b.jpg", "é", "x y.png", "line\nbreak.jpg", "\x1b[31mred.jpg", ".hidden", "z.txt"]
+    [
+        "a",
+        "b.jpg",
+        "é",
+        "x y.png",
+        "line\nbreak.jpg",
+        "\x1b[31mred.jpg",
+        ".hidden",
+        "z.txt",
+        os.fsdecode(b"IMG_\xff\xfe.jpg"),
+    ]
 )
 _PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)  # the walk sniffs; nothing here decodes images
 _STEPS = st.lists(
