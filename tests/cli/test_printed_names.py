@@ -148,3 +148,15 @@ def test_dedup_report_shows_names_escaped_and_json_keeps_them_raw(capsys, hostil
     _plain(page)
     for shown in ["copy \\xff\\n.jpg", *SHOWN.values()]:
         assert shown in page, shown
+
+
+def test_tables_print_each_cell_escaped_and_aligned(capsys):
+    from imageprism.cli._common import print_table
+
+    print_table([("NAME", "STATUS", "NOTE"), ("evil\x1b[2J", "ok\nfake row", "last\x07")])
+    out = capsys.readouterr().out
+    _plain(out)
+    assert out.splitlines() == [
+        "NAME" + " " * 9 + "STATUS" + " " * 8 + "NOTE",
+        "evil\\x1b[2J  ok\\nfake row  last\\x07",
+    ]

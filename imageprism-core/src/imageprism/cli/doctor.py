@@ -2,6 +2,7 @@
 setup: the Python version, imageprism-core, each plugin and pack, ONNX Runtime, the network
 and model cache settings, each model file, and the optional image, video and Parquet formats.
 A missing optional feature is fine (with how to add it); any problem makes the exit code 1.
+Printed text is escaped (``display_text``): a path holding a newline shows as ``\\n``.
 ``run_checks`` gives the checks as data (``imageprism.doctor`` is this module, for old code).
 """
 
@@ -244,9 +245,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"ok": not problems, "checks": [c.to_dict() for c in checks]})
     else:
-        width = max(len(c.name) for c in checks)
+        width = max(len(display_text(c.name)) for c in checks)
         for check in checks:
             status = "ok     " if check.ok else "problem"
+            name = display_text(check.name)
             fix = f"\n{'':{width + 11}}fix: {display_text(check.fix)}" if check.fix else ""
-            print(f"{status}  {check.name:<{width}}  {display_text(check.detail)}{fix}")
+            print(f"{status}  {name:<{width}}  {display_text(check.detail)}{fix}")
     return EXIT_SOME_FAILED if problems else EXIT_OK
