@@ -77,7 +77,7 @@ def short_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every path ``os.open`` and ``open`` are called with, while the test runs."""
+    """Every path ``os.open`` is called with (the walk opens files with it only)."""
     paths: list[str] = []
     real_os_open = os.open
 
@@ -369,3 +369,12 @@ def test_the_walk_of_any_tree_stays_inside_the_roots_and_finds_every_image(steps
         assert _images_in(lib) <= resolved
         assert len(images) == len(set(images))
         assert all(isinstance(item, Skipped) for item in skipped)
+
+
+def test_a_given_name_holding_a_nul_byte_is_skipped_not_raised(tmp_path):
+    good = _write_image(tmp_path / "a.jpg")
+    images, skipped = find_images([str(tmp_path / "x\0.jpg"), good])
+    assert images == [str(good)]
+    assert skipped == [
+        Skipped(str(tmp_path / "x\0.jpg"), "no such file or directory (the name holds a NUL byte)")
+    ]

@@ -133,18 +133,20 @@ def find_images(
     found: list[str] = []
     skipped: list[Skipped] = []
     visited: set[object] = set()
-    given: list[tuple[str, os.stat_result | OSError]] = []
+    given: list[tuple[str, os.stat_result | str]] = []  # the status, or why there is none
     for raw in paths:
         path = os.fsdecode(raw)
         try:
             given.append((path, os.stat(path)))
         except OSError as exc:
-            given.append((path, exc))
+            given.append((path, _reason(path, exc)))
+        except ValueError:  # a NUL byte: no file can have this name
+            given.append((path, "no such file or directory (the name holds a NUL byte)"))
     # Every given path that exists is a root, so a link in one may lead into another.
     roots = tuple({_root(path) for path, info in given if isinstance(info, os.stat_result)})
     for path, info in given:
-        if isinstance(info, OSError):
-            skipped.append(Skipped(path, _reason(path, info)))
+        if isinstance(info, str):
+            skipped.append(Skipped(path, info))
         elif stat.S_ISDIR(info.st_mode):
             _walk(path, info, _Walk(include_hidden, roots, visited, found, skipped))
         elif stat.S_ISREG(info.st_mode):
