@@ -22,14 +22,22 @@ from imageprism.io.names import display_name
 
 __all__ = ["DTYPES", "check_columns", "check_count", "check_ids", "read_columns"]
 
-DTYPES = {"hamming": np.dtype(np.uint8), "cosine": np.dtype(np.float32)}
-"""The dtype of a dimension's embeddings, by metric."""
+DTYPES = {
+    "hamming": (np.dtype(np.uint8),),
+    "cosine": (np.dtype(np.float32), np.dtype(np.float64)),
+}
+"""The dtypes a dimension's embeddings may have, by metric: packed bits for hamming;
+float32 for cosine (the model packs' and the usual), float64 from a plugin that makes it."""
 
 _EMPTY_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _name(path: object) -> str:
     return display_name(str(path))
+
+
+def _names(dtypes: tuple[np.dtype[Any], ...]) -> str:
+    return " or ".join(str(d) for d in dtypes)
 
 
 def check_count(count: int, path: object) -> None:
@@ -57,9 +65,9 @@ def _matrix_check(metric: str, count: int) -> Any:
             return f"shape {shape} is not ({count}, length) for {count} items"
         if shape[1] > MAX_EMBEDDING_LENGTH:
             return f"{shape[1]} values an embedding, more than the limit of {MAX_EMBEDDING_LENGTH}"
-        allowed = _EMPTY_DTYPES if shape[1] == 0 else (DTYPES[metric],)
+        allowed = _EMPTY_DTYPES if shape[1] == 0 else DTYPES[metric]
         if dtype not in allowed:
-            return f"dtype {dtype} is not {DTYPES[metric]} (a {metric} dimension's embeddings)"
+            return f"dtype {dtype} is not {_names(allowed)} (a {metric} dimension's embeddings)"
         return None
 
     return check
@@ -126,7 +134,7 @@ def check_columns(
             if present.any():
                 raise IndexFileError(f"{where} are malformed: present rows of no values")
             continue
-        if matrix.dtype != DTYPES[metric]:
-            raise IndexFileError(f"{where} are {matrix.dtype}, not {DTYPES[metric]}")
+        if matrix.dtype not in DTYPES[metric]:
+            raise IndexFileError(f"{where} are {matrix.dtype}, not {_names(DTYPES[metric])}")
         if metric == "cosine" and not np.isfinite(matrix[present]).all():
             raise IndexFileError(f"{where} hold NaN or infinite values")

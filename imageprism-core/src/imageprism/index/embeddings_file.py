@@ -150,8 +150,10 @@ def _manifest_check(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
 
 def _read_npz(source: Path, check_models: bool) -> tuple[list[str], Columns, dict[str, Any]]:
     with open_archive(source) as archive:
-        text = read_npy(archive, "manifest.npy", source, _manifest_check)
-        manifest = check_manifest(parse_json(str(text[()]), "manifest", source), source, FORMAT)
+        stored = read_npy(archive, "manifest.npy", source, _manifest_check)
+        manifest = check_manifest(
+            parse_json(str(stored[()]), "manifest", source, text=True), source, FORMAT
+        )
         if check_models:
             check_model_sources(manifest, source)
         count = manifest["count"]
@@ -173,7 +175,7 @@ def _read_parquet(source: Path, check_models: bool) -> tuple[list[str], Columns,
             f"cannot read {display_name(str(source))}: its manifest is over "
             f"{MAX_MANIFEST_BYTES} bytes"
         )
-    manifest = check_manifest(parse_json(raw, "manifest", source), source, FORMAT)
+    manifest = check_manifest(parse_json(raw, "manifest", source, text=True), source, FORMAT)
     if check_models:
         check_model_sources(manifest, source)
     count = manifest["count"]

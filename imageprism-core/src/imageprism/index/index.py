@@ -290,6 +290,7 @@ class ImageIndex:
                         read_member(archive, "manifest.json", path, MAX_MANIFEST_BYTES),
                         "manifest",
                         path,
+                        text=True,
                     ),
                     path,
                     FORMAT,

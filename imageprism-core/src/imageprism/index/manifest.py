@@ -178,14 +178,23 @@ def _pinned_by_pack(config: BaseModel, spec: DimensionSpec) -> bool:
     return chosen.pinned and any(_same_file(chosen, f) for f in pinned)
 
 
-def _config_problem(name: str, spec: DimensionSpec, config: dict[str, Any]) -> str | None:
-    """What in a dimension's config from a file points at a model not pinned by the packs."""
+def _config_problem(
+    name: str, spec: DimensionSpec, config: dict[str, Any], path: object
+) -> str | None:
+    """What in a dimension's config from a file points at a model not pinned by the packs.
+
+    Raises:
+        IndexFileError: the config is not valid for the dimension.
+    """
     model = spec.config_model
     try:
         validated = model.model_validate(config)
     except ValidationError as err:
         fields = ", ".join(".".join(map(str, e["loc"])) or "value" for e in err.errors())
-        return f"its config is invalid ({fields})"
+        raise IndexFileError(
+            f"{display_name(str(path))}: the config of dimension {name!r} is invalid "
+            f"(fields: {display_name(fields)}); make the file again"
+        ) from err
     pinned = _pinned_by_pack(validated, spec)
     for field_name, field in type(validated).model_fields.items():
         if not _is_location(field_name, field):
@@ -221,7 +230,7 @@ def check_model_sources(manifest: dict[str, Any], path: object) -> None:
         config = info.get("config")
         if config is None:
             continue
-        problem = _config_problem(str(name), spec, config)
+        problem = _config_problem(str(name), spec, config, path)
         if problem is not None:
             raise UntrustedModelError(
                 f"{display_name(str(path))}: dimension {name!r}: {problem}; such a file "

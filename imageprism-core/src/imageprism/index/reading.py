@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from imageprism.errors import ImagePrismError
 from imageprism.index.manifest import IndexFileError
 from imageprism.io.names import display_name
 
@@ -142,23 +143,43 @@ def read_member(archive: zipfile.ZipFile, name: str, path: object, limit: int) -
     return data
 
 
-def check_json_depth(value: Any, what: str, path: object) -> None:
-    """Refuse lists and objects nested deeper than ``MAX_JSON_DEPTH``."""
+def _valid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a "\udcff" escape
+        return False
+    return True
+
+
+def check_json_depth(value: Any, what: str, path: object, *, text: bool = False) -> None:
+    """Refuse lists and objects nested deeper than ``MAX_JSON_DEPTH`` (and, with ``text``,
+    strings that are not valid Unicode: lone surrogates)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if text and isinstance(item, str) and not _valid_text(item):
+            raise IndexFileError(
+                f"cannot read {_name(path)}: its {what} holds text that is not valid Unicode"
+            )
         if isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
                 raise IndexFileError(
                     f"cannot read {_name(path)}: its {what} nests deeper than "
                     f"{MAX_JSON_DEPTH} levels"
                 )
-            children = item.values() if isinstance(item, dict) else item
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
 
 
-def parse_json(data: bytes | str, what: str, path: object) -> Any:
+def parse_json(data: bytes | str, what: str, path: object, *, text: bool = False) -> Any:
     """JSON from an untrusted file, with its nesting bounded.
+
+    Args:
+        data: The document.
+        what: What it is, for messages (``"manifest"``).
+        path: The file, for messages.
+        text: Also refuse strings that are not valid Unicode (lone surrogates), which
+            settings never hold (ids may: undecodable file names).
 
     Raises:
         IndexFileError: it is not valid JSON (or not UTF-8), or nests too deep.
@@ -171,7 +192,7 @@ def parse_json(data: bytes | str, what: str, path: object) -> Any:
         ) from err
     except (ValueError, TypeError) as err:
         raise IndexFileError(f"cannot read {_name(path)}: its {what} is not JSON ({err})") from err
-    check_json_depth(value, what, path)
+    check_json_depth(value, what, path, text=text)
     return value
 
 
@@ -198,7 +219,9 @@ def read_npy(archive: zipfile.ZipFile, name: str, path: object, check: ArrayChec
                 )
             else:
                 raise ValueError(f"unsupported .npy version {version}")
-        except (ValueError, SyntaxError, TypeError, EOFError) as err:
+        except Exception as err:  # numpy's header parser raises many kinds on junk
+            if isinstance(err, ImagePrismError):
+                raise
             raise IndexFileError(
                 f"cannot read {_name(path)}: member {name!r} is not a valid .npy array ({err})"
             ) from err
@@ -208,6 +231,8 @@ def read_npy(archive: zipfile.ZipFile, name: str, path: object, check: ArrayChec
             problem = f"dtype {dtype} is not allowed (objects and records could hide pickles)"
         elif fortran_order:
             problem = "Fortran-ordered arrays are not written by imageprism"
+        elif not dtype.isnative or dtype.itemsize == 0:
+            problem = f"dtype {dtype} is not written by imageprism"
         else:
             problem = check(dtype, tuple(shape))
         if problem is not None:
@@ -220,4 +245,9 @@ def read_npy(archive: zipfile.ZipFile, name: str, path: object, check: ArrayChec
             )
         data = _read_exactly(handle, size, name, path)
         _read_to_end(handle, name, path)
+    if dtype.kind == "U" and size and int(np.frombuffer(data, np.uint32).max()) > 0x10FFFF:
+        # NumPy would make Python strings of these invalid characters, which crash later
+        raise IndexFileError(
+            f"cannot read {_name(path)}: member {name!r} holds characters beyond Unicode"
+        )
     return np.frombuffer(data, dtype=dtype).reshape(shape)
