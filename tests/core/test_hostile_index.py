@@ -175,7 +175,7 @@ def test_a_pickled_object_array_is_refused_and_never_unpickled(tmp_path, valid_i
         ("dim0_matrix_npy", np.zeros((3, 5), np.uint8), "5 values long, the manifest says"),
         ("dim0_present_npy", np.ones(3, np.uint8), "dtype uint8 is not bool"),
         ("dim0_present_npy", np.ones(4, bool), r"shape \(4,\) is not \(3,\)"),
-        ("dim0_matrix_npy", np.zeros((3, 8), ">u2"), "is not uint8"),
+        ("dim0_matrix_npy", np.zeros((3, 8), ">u2"), "dtype >u2 is not written by imageprism"),
         ("dim0_matrix_npy", np.asfortranarray(np.zeros((3, 144), np.uint8)), "Fortran"),
     ],
 )
@@ -344,3 +344,19 @@ def test_mutated_embeddings_files_load_or_raise_the_library_error(
     path = tmp_path / "fuzz.npz"
     path.write_bytes(_mutated_file(valid_npz, member, changes, cut))
     _load_or_refuse(ImageIndex.from_embeddings, path)
+
+
+def test_embeddings_of_another_length_than_the_dimensions_are_refused_at_search(
+    tmp_path, valid_index, photos
+):
+    manifest = _manifest(valid_index)
+    manifest["dimensions"]["hash"]["length"] = 5
+    path = _crafted(
+        tmp_path,
+        valid_index,
+        manifest_json=json.dumps(manifest).encode(),
+        dim0_matrix_npy=_npy(np.zeros((3, 5), np.uint8)),
+    )
+    index = ImageIndex.load(path, ImagePrism())  # the file agrees with itself
+    with pytest.raises(IndexFileError, match="'hash' embeddings are 5 values long"):
+        index.search(photos[0])

@@ -176,6 +176,7 @@ class ImageIndex:
         finds), and which rows they are."""
         dimensions = {name: self.prism.dimension(name) for name in self.prism.dimensions}
         embedding = self.prism.embed(query)
+        self._check_widths(embedding)
         rows = np.arange(len(self))
         if k is not None and self._uses_faiss():
             rows = self._nearest_rows(embedding, k)
@@ -183,6 +184,18 @@ class ImageIndex:
             dimensions, embedding, self.prism.weights, self.prism.missing_scores, rows=rows
         )
         return scores, weighted, rows
+
+    def _check_widths(self, embedding: Mapping[str, np.ndarray | None]) -> None:
+        """Refuse a query whose embedding is not as long as the index's (a loaded file's
+        rows may be of any length its manifest agrees with)."""
+        for name, (matrix, _) in self._table.columns().items():
+            vector = embedding.get(name)
+            if vector is not None and matrix is not None and matrix.shape[1] != len(vector):
+                raise IndexFileError(
+                    f"the index's {name!r} embeddings are {matrix.shape[1]} values long but "
+                    f"the dimension makes {len(vector)}: the index was not made by this "
+                    "dimension; make it again"
+                )
 
     def _hits(
         self,
