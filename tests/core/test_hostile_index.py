@@ -10,6 +10,7 @@ import struct
 import zipfile
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from fakes import registry_with
 from hypothesis import HealthCheck, given, settings
@@ -33,6 +34,15 @@ def valid_index(photos, tmp_path_factory):
     """The bytes of a real index of three photos on the hash dimension."""
     path = ImagePrism().index(photos).save(tmp_path_factory.mktemp("valid") / "a.prism")
     return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def valid_parquet(photos, tmp_path_factory):
+    """The bytes of a real ``embed -o`` Parquet file of three photos on the hash dimension."""
+    prism = ImagePrism()
+    rows = prism.embed_many(photos).embeddings
+    target = tmp_path_factory.mktemp("valid") / "a.parquet"
+    return write_embeddings(target, [str(p) for p in photos], rows, prism).read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -360,3 +370,34 @@ def test_embeddings_of_another_length_than_the_dimensions_are_refused_at_search(
     index = ImageIndex.load(path, ImagePrism())  # the file agrees with itself
     with pytest.raises(IndexFileError, match="'hash' embeddings are 5 values long"):
         index.search(photos[0])
+
+
+def test_a_crafted_parquet_embeddings_file_is_refused(photos, tmp_path, valid_parquet):
+    table = pq.read_table(io.BytesIO(valid_parquet))
+    path = tmp_path / "short.parquet"
+    pq.write_table(table.slice(0, 2), path)  # the manifest still says 3 items
+    with pytest.raises(IndexFileError, match="short.parquet: 2 rows .* for 3 items"):
+        ImageIndex.from_embeddings(path)
+    path = tmp_path / "bare.parquet"
+    pq.write_table(table.replace_schema_metadata({}), path)
+    with pytest.raises(IndexFileError, match="bare.parquet is not an imageprism-embeddings"):
+        ImageIndex.from_embeddings(path)
+    registry, _ = registry_with("colour")
+    prism = ImagePrism(["colour"], registry=registry)
+    rows = [dict(row) for row in prism.embed_many(photos).embeddings]
+    rows[1]["colour"] = np.full_like(rows[1]["colour"], np.nan)
+    path = write_embeddings(tmp_path / "nan.parquet", ["a", "b", "c"], rows, prism)
+    with pytest.raises(IndexFileError, match="nan.parquet: the 'colour' embeddings hold NaN"):
+        ImageIndex.from_embeddings(path, prism)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(changes=_mutations(), cut=st.just(0) | st.integers(0, 64))
+def test_mutated_parquet_files_load_or_raise_the_library_error(
+    tmp_path, valid_parquet, changes, cut
+):
+    path = tmp_path / "fuzz.parquet"
+    path.write_bytes(_mutate(valid_parquet, changes, cut) or b"x")
+    _load_or_refuse(ImageIndex.from_embeddings, path)

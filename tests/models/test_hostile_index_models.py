@@ -36,6 +36,7 @@ def attacker(hub, tmp_path, demo_photos, isolated_caches):
     index_path = prism.index(photos, ids=["a", "b", "c"]).save(tmp_path / "evil.prism")
     rows = prism.embed_many(photos).embeddings
     npz_path = write_embeddings(tmp_path / "evil.npz", ["a", "b", "c"], rows, prism)
+    write_embeddings(tmp_path / "evil.parquet", ["a", "b", "c"], rows, prism)
     for cache in (isolated_caches / "imageprism-cache", constants.HF_HUB_CACHE):
         shutil.rmtree(cache, ignore_errors=True)
     imageprism.runtime.onnx._sessions.clear()
@@ -52,6 +53,9 @@ def test_an_index_naming_an_unpinned_hub_model_downloads_nothing_without_trust(
         ImageIndex.load(index_path)
     with pytest.raises(UntrustedModelError, match="evil.npz: dimension 'semantic'"):
         ImageIndex.from_embeddings(npz_path)
+    parquet = npz_path.with_suffix(".parquet")
+    with pytest.raises(UntrustedModelError, match="evil.parquet: dimension 'semantic'"):
+        ImageIndex.from_embeddings(parquet)
     assert main(["search", str(index_path), str(query)]) == 2
     err = capsys.readouterr().err
     assert "--trust-index-models" in err and "attacker/evil" in err

@@ -181,11 +181,9 @@ def _read_parquet(source: Path, check_models: bool) -> tuple[list[str], Columns,
     count = manifest["count"]
     check_count(count, source)
     info = parquet.metadata
-    size = sum(
-        info.row_group(g).column(c).total_uncompressed_size
-        for g in range(info.num_row_groups)
-        for c in range(info.num_columns)
-    )
+    # the row groups' totals: column chunk metadata can abort the process on a damaged
+    # file (pyarrow 26 throws an uncaught C++ exception reading its size statistics)
+    size = sum(info.row_group(g).total_byte_size for g in range(info.num_row_groups))
     if info.num_rows != count or size > MAX_MEMBER_BYTES:
         raise IndexFileError(
             f"cannot read {display_name(str(source))}: {info.num_rows} rows of {size} bytes "
