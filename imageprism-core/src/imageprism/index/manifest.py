@@ -81,6 +81,12 @@ def prism_manifest(prism: ImagePrism) -> dict[str, Any]:
     }
 
 
+def _shown(value: object, limit: int = 100) -> str:
+    """A value from a file, for a message: its repr (control characters escaped), cut short."""
+    text = repr(str(value) if isinstance(value, PurePath) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _problem(path: object, message: str) -> IndexFileError:
     return IndexFileError(f"{display_name(str(path))} is malformed: {message}")
 
@@ -95,7 +101,7 @@ def check_manifest(manifest: Any, path: object, file_format: str) -> dict[str, A
         raise IndexFileError(f"{display_name(str(path))} is not an {file_format} file")
     count = manifest.get("count")
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise _problem(path, f"count must be a whole number >= 0, got {count!r}")
+        raise _problem(path, f"count must be a whole number >= 0, got {_shown(count)}")
     dimensions = manifest.get("dimensions")
     if not isinstance(dimensions, dict) or not dimensions:
         raise _problem(path, "dimensions must map dimension names to their settings")
@@ -107,7 +113,8 @@ def check_manifest(manifest: Any, path: object, file_format: str) -> dict[str, A
         if info.get("metric") not in METRICS:
             raise _problem(
                 path,
-                f"dimension {name!r}: metric must be one of {METRICS}, got {info.get('metric')!r}",
+                f"dimension {name!r}: metric must be one of {METRICS}, "
+                f"got {_shown(info.get('metric'))}",
             )
         if not isinstance(info.get("config"), dict | None):
             raise _problem(path, f"dimension {name!r}: config must be an object or null")
@@ -203,9 +210,12 @@ def _config_problem(
         if value == field.get_default(call_default_factory=True):
             continue
         if _mentions_path(field.annotation) or isinstance(value, PurePath):
-            return f"field {field_name!r} names a local file ({value!r})"
+            return f"field {field_name!r} names a local file ({_shown(value)})"
         if not pinned:
-            return f"field {field_name!r} ({value!r}) names a model the installed packs do not pin"
+            return (
+                f"field {field_name!r} ({_shown(value)}) names a model the installed packs "
+                "do not pin"
+            )
     return None
 
 
