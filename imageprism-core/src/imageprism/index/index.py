@@ -12,7 +12,6 @@ import io
 import json
 import os
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -317,9 +316,9 @@ class ImageIndex:
                 )
                 check_ids(ids, count, path)
                 columns = read_columns(archive, manifest, path)
-        except IndexFileError:
+        except ImagePrismError:
             raise
-        except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error) as err:
+        except Exception as err:  # zipfile and its codecs raise many kinds on damaged data
             raise IndexFileError(
                 f"cannot read index {display_name(str(path))}: {type(err).__name__}: {err}"
             ) from err
