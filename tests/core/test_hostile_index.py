@@ -131,7 +131,7 @@ def test_a_member_holding_more_than_it_declares_is_refused(tmp_path, valid_index
     declared = struct.unpack_from("<I", data, entry + 24)[0]
     struct.pack_into("<I", data, entry + 24, declared - 5)
     path.write_bytes(bytes(data))
-    with pytest.raises(IndexFileError, match="liar.prism"):
+    with pytest.raises(IndexFileError, match="liar.prism.*(CRC|more data than its header)"):
         ImageIndex.load(path)
 
 
