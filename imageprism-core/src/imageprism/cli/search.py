@@ -29,6 +29,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="auto",
         help="top-k search: exact scan, FAISS, or auto (FAISS from 100,000 images when installed)",
     )
+    p.add_argument(
+        "--trust-index-models",
+        action="store_true",
+        help="use the models the index file names even when the installed packs do not pin "
+        "them or they are local files (only for index files you trust: a model is code)",
+    )
     add_scoring_options(p)
     p.set_defaults(run=run)
 
@@ -36,10 +42,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     """Search ``args.index`` for ``args.query`` and print the hits; returns the exit code."""
     prism = make_prism(args) if args.dimensions or args.profile else None
+    trust = args.trust_index_models
     if Path(args.index).suffix.lower() in EMBEDDING_SUFFIXES:
-        index = ImageIndex.from_embeddings(args.index, prism, backend=args.backend)
+        index = ImageIndex.from_embeddings(
+            args.index, prism, backend=args.backend, trust_models=trust
+        )
     else:
-        index = ImageIndex.load(args.index, prism, backend=args.backend)
+        index = ImageIndex.load(args.index, prism, backend=args.backend, trust_models=trust)
     if args.missing_scores:  # scoring rule only: no need to rebuild the index
         index.prism.missing_scores = args.missing_scores
     if args.threshold is not None:

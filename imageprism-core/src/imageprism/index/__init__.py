@@ -6,6 +6,6 @@ reads ``embed -o`` output (NumPy ``.npz`` or Parquet) with the same manifest.
 """
 
 from imageprism.index.index import ImageIndex, SearchHit
-from imageprism.index.manifest import IndexFileError
+from imageprism.index.manifest import IndexFileError, UntrustedModelError
 
-__all__ = ["ImageIndex", "IndexFileError", "SearchHit"]
+__all__ = ["ImageIndex", "IndexFileError", "SearchHit", "UntrustedModelError"]

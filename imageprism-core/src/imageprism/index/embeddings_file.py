@@ -17,8 +17,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imageprism.errors import ConfigError, ImagePrismError
-from imageprism.index.manifest import IndexFileError, prism_manifest
+from imageprism.index.columns import check_count, check_ids, read_columns
+from imageprism.index.manifest import (
+    IndexFileError,
+    check_manifest,
+    check_model_sources,
+    prism_manifest,
+)
+from imageprism.index.reading import (
+    MAX_MANIFEST_BYTES,
+    MAX_MEMBER_BYTES,
+    ArrayCheck,
+    open_archive,
+    parse_json,
+    read_npy,
+)
 from imageprism.io.atomic import atomic_write
+from imageprism.io.names import display_name
 from imageprism.runtime.optional import require
 from imageprism.scoring import stack_embeddings
 
@@ -28,6 +43,8 @@ if TYPE_CHECKING:
 FORMAT = "imageprism-embeddings/1"
 SUFFIXES = (".npz", ".parquet")
 _METADATA_KEY = b"imageprism"
+
+Columns = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 _PARQUET_HINT = 'Parquet files need pyarrow: pip install "imageprism-core[parquet]" (or write .npz)'
@@ -87,6 +104,11 @@ def write_embeddings(
         raise ConfigError(f"cannot write {target}: folder {target.parent} not found")
     manifest = {"format": FORMAT, "count": len(ids), **prism_manifest(prism)}
     names = list(prism.dimensions)
+    for name in names:
+        widths = {len(v) for row in rows if (v := row.get(name)) is not None}
+        manifest["dimensions"][name]["length"] = (
+            widths.pop() if len(widths) == 1 else (None if widths else 0)
+        )
     if suffix == ".npz":
         arrays: dict[str, Any] = {
             "ids": np.array([str(i) for i in ids], dtype=np.str_),
@@ -111,42 +133,102 @@ def write_embeddings(
     return atomic_write(target, lambda temp: pa.parquet.write_table(table, str(temp)))
 
 
+def _ids_check(count: int) -> ArrayCheck:
+    def check(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
+        if shape != (count,) or dtype.kind != "U" or (count and dtype.itemsize == 0):
+            return f"ids of dtype {dtype} and shape {shape}, not {count} strings"
+        return None
+
+    return check
+
+
+def _manifest_check(dtype: np.dtype[Any], shape: tuple[int, ...]) -> str | None:
+    if shape != () or dtype.kind != "U" or not 0 < dtype.itemsize <= MAX_MANIFEST_BYTES:
+        return f"the manifest is of dtype {dtype} and shape {shape}, not one string"
+    return None
+
+
+def _read_npz(source: Path, check_models: bool) -> tuple[list[str], Columns, dict[str, Any]]:
+    with open_archive(source) as archive:
+        stored = read_npy(archive, "manifest.npy", source, _manifest_check)
+        manifest = check_manifest(
+            parse_json(str(stored[()]), "manifest", source, text=True), source, FORMAT
+        )
+        if check_models:
+            check_model_sources(manifest, source)
+        count = manifest["count"]
+        check_count(count, source)
+        ids = [str(i) for i in read_npy(archive, "ids.npy", source, _ids_check(count))]
+        columns = read_columns(archive, manifest, source)
+    return ids, columns, manifest
+
+
+def _read_parquet(source: Path, check_models: bool) -> tuple[list[str], Columns, dict[str, Any]]:
+    pa = _pyarrow()
+    parquet = pa.parquet.ParquetFile(str(source))
+    metadata = parquet.schema_arrow.metadata or {}
+    raw = metadata.get(_METADATA_KEY)
+    if raw is None:
+        raise IndexFileError(f"{display_name(str(source))} is not an {FORMAT} file")
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise IndexFileError(
+            f"cannot read {display_name(str(source))}: its manifest is over "
+            f"{MAX_MANIFEST_BYTES} bytes"
+        )
+    manifest = check_manifest(parse_json(raw, "manifest", source, text=True), source, FORMAT)
+    if check_models:
+        check_model_sources(manifest, source)
+    count = manifest["count"]
+    check_count(count, source)
+    info = parquet.metadata
+    # the row groups' totals: column chunk metadata can abort the process on a damaged
+    # file (pyarrow 26 throws an uncaught C++ exception reading its size statistics)
+    size = sum(info.row_group(g).total_byte_size for g in range(info.num_row_groups))
+    if info.num_rows != count or size > MAX_MEMBER_BYTES:
+        raise IndexFileError(
+            f"cannot read {display_name(str(source))}: {info.num_rows} rows of {size} bytes "
+            f"uncompressed for {count} items (limit {MAX_MEMBER_BYTES} bytes)"
+        )
+    table = parquet.read()
+    ids = table.column("id").to_pylist()
+    check_ids(ids, count, source)
+    columns = {}
+    for name, dimension in manifest["dimensions"].items():
+        columns[name] = numpy_embeddings(table.column(name), dimension["metric"])
+    return ids, columns, manifest
+
+
 def read_embeddings(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str], *, check_models: bool = False
 ) -> tuple[list[str], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
     """The ids, per dimension the matrix and presence mask, and the manifest of a file.
 
+    The file is untrusted: an ``.npz`` file is read as ``ImageIndex.load`` reads an
+    index (bounded members, ``.npy`` headers checked before reading, no pickles); a
+    Parquet file's row count and uncompressed size are checked before it is read.
+
+    Args:
+        path: The ``.npz`` or ``.parquet`` file.
+        check_models: Refuse a manifest whose configs name unpinned models or local
+            model files (``check_model_sources``) before reading the embeddings.
+
     Raises:
-        IndexFileError: the file is unreadable or not an imageprism embeddings file.
+        IndexFileError: the file is unreadable, over a limit or not an imageprism
+            embeddings file.
+        UntrustedModelError: with ``check_models``, a config names an unpinned model or
+            a local model file.
     """
     source = Path(path)
+    suffix = source.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise IndexFileError(f"{display_name(str(source))} is neither .npz nor .parquet")
     try:
-        if source.suffix.lower() == ".npz":
-            with np.load(source, allow_pickle=False) as data:
-                manifest = json.loads(str(data["manifest"]))
-                ids = [str(i) for i in data["ids"]]
-                names = list(manifest["dimensions"])
-                columns = {
-                    name: (data[f"dim{n}_matrix"], data[f"dim{n}_present"])
-                    for n, name in enumerate(names)
-                }
-        elif source.suffix.lower() == ".parquet":
-            pa = _pyarrow()
-            table = pa.parquet.read_table(str(source))
-            metadata = table.schema.metadata or {}
-            manifest = json.loads(metadata[_METADATA_KEY])
-            ids = [str(i) for i in table.column("id").to_pylist()]
-            columns = {}
-            for name, info in manifest["dimensions"].items():
-                columns[name] = numpy_embeddings(table.column(name), info["metric"])
-        else:
-            raise IndexFileError(f"{source} is neither .npz nor .parquet")
-    except (IndexFileError, ImagePrismError):
+        if suffix == ".npz":
+            return _read_npz(source, check_models)
+        return _read_parquet(source, check_models)
+    except ImagePrismError:
         raise
-    except Exception as err:
+    except Exception as err:  # pyarrow and zipfile raise many kinds for damaged files
         raise IndexFileError(
-            f"cannot read embeddings {source}: {type(err).__name__}: {err}"
+            f"cannot read embeddings {display_name(str(source))}: {type(err).__name__}: {err}"
         ) from err
-    if manifest.get("format") != FORMAT:
-        raise IndexFileError(f"{source} is not an {FORMAT} file")
-    return ids, columns, manifest

@@ -21,9 +21,24 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from imageprism.errors import ConfigError, ImagePrismError
-from imageprism.index.manifest import IndexFileError, prism_for, prism_manifest
+from imageprism.index.columns import check_columns, check_count, check_ids, read_columns
+from imageprism.index.manifest import (
+    IndexFileError,
+    check_manifest,
+    check_model_sources,
+    prism_for,
+    prism_manifest,
+)
+from imageprism.index.reading import (
+    MAX_MANIFEST_BYTES,
+    MAX_MEMBER_BYTES,
+    open_archive,
+    parse_json,
+    read_member,
+)
 from imageprism.io.atomic import atomic_write
 from imageprism.io.images import ImageInput
+from imageprism.io.names import display_name
 from imageprism.results import ImageFailure
 from imageprism.runtime.optional import require
 from imageprism.scoring import EmbeddingTable
@@ -160,6 +175,7 @@ class ImageIndex:
         finds), and which rows they are."""
         dimensions = {name: self.prism.dimension(name) for name in self.prism.dimensions}
         embedding = self.prism.embed(query)
+        self._check_widths(embedding)
         rows = np.arange(len(self))
         if k is not None and self._uses_faiss():
             rows = self._nearest_rows(embedding, k)
@@ -167,6 +183,18 @@ class ImageIndex:
             dimensions, embedding, self.prism.weights, self.prism.missing_scores, rows=rows
         )
         return scores, weighted, rows
+
+    def _check_widths(self, embedding: Mapping[str, np.ndarray | None]) -> None:
+        """Refuse a query whose embedding is not as long as the index's (a loaded file's
+        rows may be of any length its manifest agrees with)."""
+        for name, (matrix, _) in self._table.columns().items():
+            vector = embedding.get(name)
+            if vector is not None and matrix is not None and matrix.shape[1] != len(vector):
+                raise IndexFileError(
+                    f"the index's {name!r} embeddings are {matrix.shape[1]} values long but "
+                    f"the dimension makes {len(vector)}: the index was not made by this "
+                    "dimension; make it again"
+                )
 
     def _hits(
         self,
@@ -205,7 +233,10 @@ class ImageIndex:
         return self._hits(order, scores, weighted, rows)
 
     def _manifest(self) -> dict[str, Any]:
-        return {"format": FORMAT, "count": len(self), **prism_manifest(self.prism)}
+        manifest = {"format": FORMAT, "count": len(self), **prism_manifest(self.prism)}
+        for name, (matrix, _) in self._table.columns().items():
+            manifest["dimensions"][name]["length"] = 0 if matrix is None else matrix.shape[1]
+        return manifest
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the index to one file (a zip of a JSON manifest, ids and arrays).
@@ -239,66 +270,83 @@ class ImageIndex:
         prism: ImagePrism | None = None,
         *,
         backend: IndexBackend = "auto",
+        trust_models: bool = False,
     ) -> ImageIndex:
         """Read an index written by ``save``, for use with ``prism``.
 
         Without ``prism``, one is made from the dimensions, configs and weights
-        the index was built with.
+        the index was built with. The file is untrusted: its size, members, array
+        shapes and dtypes are checked before they are read (see
+        ``imageprism.index.reading`` for the limits), and a config naming a model that
+        the installed packs do not pin, or a local model file, is refused before
+        anything is downloaded or run unless ``trust_models`` is True.
+
+        Args:
+            path: The index file.
+            prism: The prism to search with (its fingerprints must match the file's).
+            backend: See ``IndexBackend``.
+            trust_models: Rebuild the prism even when the file's configs name unpinned
+                models or local model files (only for files you trust).
 
         Raises:
-            IndexFileError: the file is not an index, or ``prism``'s dimensions or their
-                fingerprints (model, config, preprocessing) differ from the index's.
+            IndexFileError: the file is not an index, is damaged or over a limit, or
+                ``prism``'s dimensions or their fingerprints (model, config,
+                preprocessing) differ from the index's.
+            UntrustedModelError: without ``trust_models``, the file names an unpinned
+                model or a local model file.
         """
         try:
-            with zipfile.ZipFile(path) as archive:
-                manifest = json.loads(archive.read("manifest.json"))
-                ids = json.loads(archive.read("ids.json"))
-                if manifest.get("format") != FORMAT:
-                    raise IndexFileError(f"{path} is not an {FORMAT} file")
-                names = list(manifest["dimensions"])
-                arrays = {
-                    key: np.load(io.BytesIO(archive.read(f"{key}.npy")), allow_pickle=False)
-                    for number in range(len(names))
-                    for key in (f"dim{number}_matrix", f"dim{number}_present")
-                }
-        except IndexFileError:
+            with open_archive(path) as archive:
+                manifest = check_manifest(
+                    parse_json(
+                        read_member(archive, "manifest.json", path, MAX_MANIFEST_BYTES),
+                        "manifest",
+                        path,
+                        text=True,
+                    ),
+                    path,
+                    FORMAT,
+                )
+                if prism is None and not trust_models:
+                    check_model_sources(manifest, path)
+                count = manifest["count"]
+                check_count(count, path)
+                ids = parse_json(
+                    read_member(archive, "ids.json", path, MAX_MEMBER_BYTES), "ids", path
+                )
+                check_ids(ids, count, path)
+                columns = read_columns(archive, manifest, path)
+        except ImagePrismError:
             raise
-        except (
-            OSError,
-            KeyError,
-            ValueError,
-            TypeError,
-            AttributeError,
-            zipfile.BadZipFile,
-        ) as err:
-            raise IndexFileError(f"cannot read index {path}: {type(err).__name__}: {err}") from err
-        columns = {
-            name: (arrays[f"dim{n}_matrix"], arrays[f"dim{n}_present"])
-            for n, name in enumerate(names)
-        }
-        return cls._checked(manifest, prism, ids, columns, path, backend)
+        except Exception as err:  # zipfile and its codecs raise many kinds on damaged data
+            raise IndexFileError(
+                f"cannot read index {display_name(str(path))}: {type(err).__name__}: {err}"
+            ) from err
+        return cls._checked(manifest, prism, ids, columns, path, backend, trust_models)
 
     @classmethod
     def _checked(
         cls,
-        manifest: Any,
+        manifest: dict[str, Any],
         prism: ImagePrism | None,
-        ids: Any,
+        ids: list[str],
         columns: Mapping[str, tuple[np.ndarray, np.ndarray]],
         path: object,
         backend: IndexBackend = "auto",
+        trust_models: bool = False,
     ) -> ImageIndex:
-        """An index from file contents, or IndexFileError for any malformed part."""
+        """An index from checked file contents, or IndexFileError for any malformed part."""
         try:
-            prism = prism_for(manifest, prism, path)
-            for name, (matrix, present) in columns.items():
-                if matrix.ndim != 2 or present.ndim != 1 or len(matrix) != len(present):
-                    raise IndexFileError(f"{path}: the {name!r} embeddings are malformed")
+            prism = prism_for(manifest, prism, path, trust_models=trust_models)
+            metrics = {name: prism.dimension(name).metric for name in prism.dimensions}
+            check_columns(manifest, metrics, columns, path)
             return cls._from_columns(prism, ids, columns, path, backend)
         except ImagePrismError:
             raise
         except (KeyError, TypeError, AttributeError, ValueError, IndexError) as err:
-            raise IndexFileError(f"{path} is malformed: {type(err).__name__}: {err}") from err
+            raise IndexFileError(
+                f"{display_name(str(path))} is malformed: {type(err).__name__}: {err}"
+            ) from err
 
     @classmethod
     def _from_columns(
@@ -323,10 +371,20 @@ class ImageIndex:
         prism: ImagePrism | None = None,
         *,
         backend: IndexBackend = "auto",
+        trust_models: bool = False,
     ) -> ImageIndex:
         """An index of the embeddings in a file written by ``imageprism embed -o`` (.npz or
-        .parquet); checked against ``prism`` as ``load`` does."""
+        .parquet); checked against ``prism`` (and with ``trust_models``) as ``load`` does.
+
+        Raises:
+            IndexFileError: the file is unreadable, damaged, over a limit or made with
+                other dimensions than ``prism``.
+            UntrustedModelError: without ``trust_models``, the file names an unpinned
+                model or a local model file.
+        """
         from imageprism.index.embeddings_file import read_embeddings
 
-        ids, columns, manifest = read_embeddings(path)
-        return cls._checked(manifest, prism, ids, columns, path, backend)
+        ids, columns, manifest = read_embeddings(
+            path, check_models=prism is None and not trust_models
+        )
+        return cls._checked(manifest, prism, ids, columns, path, backend, trust_models)
