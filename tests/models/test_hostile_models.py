@@ -357,3 +357,17 @@ def test_a_derived_copy_rewritten_after_its_check_is_never_loaded(style_source):
     with pytest.raises(ModelFileError, match="changed after it was verified") as info:
         model.session  # noqa: B018
     assert str(model.path) in str(info.value)
+
+
+def test_a_refused_file_of_another_cache_folder_does_not_change_the_not_cached_message(
+    hub, monkeypatch, tmp_path
+):
+    model, path = _pull(hub)
+    _tamper(path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelFileError, match="failed verification"):
+        resolve_model_file(model)
+    monkeypatch.setenv("IMAGEPRISM_CACHE_DIR", str(tmp_path / "another-cache"))
+    with pytest.raises(ModelFileError, match="is not cached") as info:
+        resolve_model_file(model)
+    assert "failed verification" not in str(info.value)

@@ -52,8 +52,9 @@ MAX_IMAGES_PER_CALL = 256
 # any write to a file changes its ctime, which no user can set back.
 _verified: dict[tuple[str, int, int, int, int, int], str] = {}
 _verified_lock = threading.Lock()
-# The last verification failure of each model file (repo, filename, revision).
-_refused: dict[tuple[str, str, str], str] = {}
+# The last verification failure of each model file (repo, filename, revision): the
+# message and the path of the file deleted.
+_refused: dict[tuple[str, str, str], tuple[str, Path]] = {}
 # What each derived file must hold (its sha256), as built in this process, by path.
 _derived: dict[str, str] = {}
 _locks: dict[tuple[str, ...], threading.Lock] = {}
@@ -187,6 +188,14 @@ def _cache_name(cache: Path | None) -> str:
     return f"the Hugging Face cache ({constants.HF_HUB_CACHE})"
 
 
+def _in_caches(path: Path) -> bool:
+    """Whether ``path`` lies in one of the caches searched now."""
+    from huggingface_hub import constants
+
+    roots = [Path(constants.HF_HUB_CACHE) if c is None else c for c in cache_dirs()]
+    return any(Path(path).is_relative_to(root) for root in roots)
+
+
 def sha256_of(path: Path) -> str:
     """The sha256 (hex) of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -275,7 +284,7 @@ def verify(path: Path, model: ModelFile, *, delete_if_bad: bool) -> None:
     if not delete_if_bad:
         raise ModelFileError(failure)
     with _verified_lock:  # before the file goes: a load that then finds none says why
-        _refused[key] = failure
+        _refused[key] = (failure, path)
     _remove(path)
     raise ModelFileError(f"{failure}; it was deleted, pull it again")
 
@@ -348,10 +357,11 @@ def _resolve_cached_or_download(
         reason = f"{environment.HF_HUB_OFFLINE}=1" if offline() else "downloads are off"
         with _verified_lock:
             refused = _refused.get((model.repo_id, model.filename, model.revision))
-        if refused is not None:  # an earlier load deleted it: say why, not just "not cached"
+        if refused is not None and _in_caches(refused[1]):
+            # an earlier load deleted it from these caches: say why, not just "not cached"
             raise ModelFileError(
-                f"{refused} and was deleted by an earlier load in this process; it is not "
-                f"cached now and {reason}; " + _how_to_get(model, dimension)
+                f"{refused[0]} and was deleted by an earlier load in this process; it is not "
+                f"cached now (looked in {where}) and {reason}; " + _how_to_get(model, dimension)
             )
         raise ModelFileError(
             f"model file {model.describe()} is not cached (looked in {where}) and {reason}; "
