@@ -19,6 +19,7 @@ import onnx_builders
 import pytest
 from models_support import publish
 from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
 
 import imageprism.runtime.hub as hub_module
 import imageprism.runtime.onnx as onnx_module
@@ -40,7 +41,12 @@ FILE = "onnx/vision_model_quantized.onnx"
 
 
 def _photo(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    """A picture of coloured blocks, its own size of block for each seed (noise all looks alike)."""
+    rng = np.random.default_rng(seed)
+    cells = int(rng.integers(2, 12))
+    small = rng.integers(0, 256, (cells, cells, 3), dtype=np.uint8)
+    smooth = Image.Resampling.NEAREST if seed % 2 else Image.Resampling.BICUBIC
+    return np.asarray(Image.fromarray(small).resize((160, 120), smooth))
 
 
 def _new_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -371,3 +377,23 @@ def test_a_refused_file_of_another_cache_folder_does_not_change_the_not_cached_m
     with pytest.raises(ModelFileError, match="is not cached") as info:
         resolve_model_file(model)
     assert "failed verification" not in str(info.value)
+
+
+def test_dedup_delete_with_a_planted_style_copy_deletes_no_unrelated_photo(
+    style_source, tmp_path, capsys
+):
+    from imageprism.cli import main
+
+    library = tmp_path / "library"
+    library.mkdir()
+    for number in range(8):
+        Image.fromarray(_photo(10 + number)).save(library / f"photo{number}.png")
+    target = derived_dir("style") / f"{file_sha256(style_source)}.onnx"
+    target.write_bytes(_constant_graph("input", BLOCKS))
+    argv = ["dedup", str(library), "--dimensions", "style"]
+    argv += ["--set", f"style.model_path={style_source}", "--threshold", "0.999"]
+    argv += ["--action", "delete", "--yes-delete", "--to", str(tmp_path / "deleted")]
+    argv += ["--store", str(tmp_path / "store.sqlite"), "--json"]
+    code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in library.iterdir()) == [f"photo{n}.png" for n in range(8)]
