@@ -18,6 +18,10 @@ outputs) are cached under ``cache_root()/derived`` but never trusted: each is
 built again from its verified source once per process and the cached copy is used
 only when it is byte for byte the same (otherwise it is replaced, with a warning).
 Needs ``imageprism-core[onnx]``.
+
+(Over the ~400 lines a module here aims at: pins, resolution, verification and
+derived copies are one trust boundary, sharing one memo of file hashes and one
+set of per-file locks.)
 """
 
 from __future__ import annotations
