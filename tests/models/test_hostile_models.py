@@ -397,3 +397,13 @@ def test_dedup_delete_with_a_planted_style_copy_deletes_no_unrelated_photo(
     code = main(argv)
     assert code == 0, capsys.readouterr().err
     assert sorted(p.name for p in library.iterdir()) == [f"photo{n}.png" for n in range(8)]
+
+
+def test_a_rebuilt_derived_copy_gets_the_usual_permissions(style_source):
+    old = os.umask(0o027)
+    try:
+        with_block_outputs(style_source)
+    finally:
+        os.umask(old)
+    (copy,) = derived_dir("style").glob("*.onnx")
+    assert copy.stat().st_mode & 0o777 == 0o640

@@ -495,13 +495,23 @@ def _write_atomically(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temp, 0o666 & ~mask)
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+
+
+def _umask() -> int:
+    """The process umask, read without setting it.
+
+    Setting it, even for a moment, would let another thread create a file open to everyone.
+    """
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o077  # unknown: owner only
 
 
 def _holds(path: Path, sha256: str) -> bool:
