@@ -163,7 +163,7 @@ def test_a_copy_planted_before_first_use_is_replaced_on_first_use(style_source, 
     assert "differs from the copy built again" in capsys.readouterr().err
 
 
-def test_a_derived_copy_rewritten_while_the_process_runs_is_checked_again(style_source, capsys):
+def test_a_derived_copy_rewritten_while_the_process_runs_is_checked_again(style_source):
     config = {"style": {"model_path": str(style_source)}}
     ImagePrism(["style"], config=config).embed(_photo(1))
     (copy,) = derived_dir("style").glob("*.onnx")
