@@ -16,11 +16,14 @@ copy must give the same outputs as the original on a random batch of 3 before it
 is used; a graph with nothing to fold, one whose copy differs, one with more
 inputs than the image or with external data is used as is. Copies are cached
 under ``IMAGEPRISM_CACHE_DIR``, keyed by the source's sha256, the size and the
-ONNX Runtime version that computed the constants.
+ONNX Runtime version that computed the constants, but never trusted: the copy is
+folded again from the verified source once per process and the cached file used
+only when byte for byte the same (``imageprism.runtime.hub.derived_file``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ import numpy as np
 
 from imageprism.errors import ModelFileError
 from imageprism.io.atomic import atomic_write
-from imageprism.runtime.hub import derived_dir, sha256_of
+from imageprism.runtime.hub import derived_dir, derived_file, file_sha256
 from imageprism.runtime.optional import require
 
 _VERSION = "2"
@@ -48,15 +51,45 @@ def with_size_constants_folded(path: Path, height: int, width: int) -> Path:
         height: The only input height the caller will feed.
         width: The only input width the caller will feed.
     """
-    onnx = require("onnx", "the model pack needs onnx: pip install onnx", ModelFileError)
+    require("onnx", "the model pack needs onnx: pip install onnx", ModelFileError)
     ort = _ort()
-    stem = f"{sha256_of(path)}-{height}x{width}-ort{ort.__version__}-v{_VERSION}"
-    folder = derived_dir("fixed-size")
-    target, unchanged = folder / f"{stem}.onnx", folder / f"{stem}.unchanged"
-    if target.is_file():
-        return target
-    if unchanged.is_file():
+    try:
+        stem = f"{file_sha256(path)}-{height}x{width}-ort{ort.__version__}-v{_VERSION}"
+    except OSError as err:
+        raise ModelFileError(f"model file {path} cannot be read: {err.strerror or err}") from err
+    try:
+        unchanged = derived_dir("fixed-size") / f"{stem}.unchanged"
+    except OSError as err:
+        raise ModelFileError(
+            f"cannot create the folder for derived model files: {err.strerror or err}"
+        ) from err
+    if unchanged.is_file():  # a planted marker can only make the source itself run
         return path
+    try:
+        folded = derived_file(
+            "fixed-size", f"{stem}.onnx", lambda: _folded_bytes(path, height, width)
+        )
+    except _UseSource as use:
+        if use.remember:
+            reason = f"{use}\n"
+            with contextlib.suppress(OSError):  # only spares a look next time
+                atomic_write(unchanged, lambda temp: temp.write_text(reason))
+        return path
+    return path if folded is None else folded
+
+
+class _UseSource(Exception):
+    """The source is used as is; ``remember``: for good (a marker says so next time)."""
+
+    def __init__(self, reason: str, *, remember: bool) -> None:
+        super().__init__(reason)
+        self.remember = remember
+
+
+def _folded_bytes(path: Path, height: int, width: int) -> bytes:
+    """The serialized folded copy of ``path`` (``_UseSource`` when there is none to make)."""
+    import onnx
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as err:  # protobuf DecodeError, ...
@@ -64,15 +97,15 @@ def with_size_constants_folded(path: Path, height: int, width: int) -> Path:
             f"model file {path} cannot be read as an ONNX model: {type(err).__name__}: {err}"
         ) from err
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        return path  # its weights live beside it: a copy would go stale when they change
+        # its weights live beside it: a copy would go stale when they change
+        raise _UseSource("external data", remember=False)
     try:
         folded = _folded(model, height, width)
-    except _CannotProbe:
-        return path  # may work another time (e.g. after a memory error): no marker
+    except _CannotProbe as err:  # may work another time (e.g. after a memory error): no marker
+        raise _UseSource("cannot probe", remember=False) from err
     if folded is None:
-        atomic_write(unchanged, lambda temp: temp.write_text("nothing to fold\n"))
-        return path
-    return atomic_write(target, lambda temp: onnx.save(folded, str(temp)))
+        raise _UseSource("nothing to fold", remember=True)
+    return bytes(folded.SerializeToString())
 
 
 def _size_only_frontier(graph: Any, image: str) -> list[str]:

@@ -10,9 +10,11 @@ Model: ``onnxmodelzoo/mobilenetv2-12``, ``mobilenetv2-12.onnx`` (ONNX Model
 Zoo, Apache-2.0, 14 MB). It only outputs class scores, so on first use the
 block outputs are added to its graph with the ``onnx`` package (found by shape:
 the last tensor of each block's channel count and scale) and the edited model is
-cached, keyed by the source file's sha256. A file that already has outputs
-named ``block3``, ``block6`` and ``block13`` (like the one in ``../shared``) is
-used as is.
+cached, keyed by the source file's sha256. The cached copy is never trusted: it
+is built again from the verified source once per process and used only when
+byte for byte the same, and its sha256 is part of the fingerprint. A file that
+already has outputs named ``block3``, ``block6`` and ``block13`` (like the one in
+``../shared``) is used as is.
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imageprism.errors import ModelFileError
-from imageprism.io.atomic import atomic_write
 from imageprism.plugin import DimensionSpec, Preset, hookimpl
-from imageprism.runtime.hub import ModelConfig, ModelFile, derived_dir, sha256_of
+from imageprism.runtime.hub import ModelConfig, ModelFile, derived_file, file_sha256
 from imageprism.runtime.model_dimension import ModelDimension, unit_rows
 from imageprism_models.preprocess import MOBILENETV2
 
@@ -88,7 +89,9 @@ def find_block_tensors(model: onnx.ModelProto) -> dict[str, str]:
 def with_block_outputs(path: Path) -> Path:
     """``path`` if it already outputs every block; else a cached copy that does.
 
-    The copy is keyed by the source's sha256 and written atomically.
+    The copy is named by the source's sha256 and built again from ``path`` (already
+    verified) once per process: the cached file is used only when it holds the same
+    bytes, and is replaced otherwise (``imageprism.runtime.hub.derived_file``).
     """
     try:
         import onnx
@@ -100,13 +103,24 @@ def with_block_outputs(path: Path) -> Path:
         model = onnx.load(str(path), load_external_data=False)
         if {o.name for o in model.graph.output} >= set(BLOCKS):
             return path
-        target = derived_dir("style") / f"{sha256_of(path)}.onnx"
-        if target.is_file():
-            return target
+        name = f"{file_sha256(path)}.onnx"
+    except Exception as err:  # protobuf DecodeError, OSError, ...
+        raise ModelFileError(
+            f"model file {path} cannot be read as an ONNX model: {type(err).__name__}: {err}"
+        ) from err
+    derived = derived_file("style", name, lambda: _with_outputs(model, path))
+    return path if derived is None else derived
+
+
+def _with_outputs(model: onnx.ModelProto, path: Path) -> bytes:
+    """The serialized ``model`` with every block added to its outputs."""
+    import onnx
+
+    try:
         tensors = find_block_tensors(model)
     except ModelFileError:
         raise
-    except Exception as err:  # protobuf DecodeError, shape inference errors, ...
+    except Exception as err:  # shape inference errors, ...
         raise ModelFileError(
             f"model file {path} cannot be read as an ONNX model: {type(err).__name__}: {err}"
         ) from err
@@ -120,7 +134,7 @@ def with_block_outputs(path: Path) -> Path:
                 block, onnx.TensorProto.FLOAT, ["batch", channels, height, width]
             )
         )
-    return atomic_write(target, lambda temp: onnx.save(model, str(temp)))
+    return model.SerializeToString()
 
 
 def style_statistics(maps: list[np.ndarray]) -> np.ndarray:

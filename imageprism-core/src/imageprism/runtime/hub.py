@@ -7,8 +7,21 @@ Resolution order for a ``ModelFile``:
 3. the Hugging Face cache (``HF_HUB_CACHE`` / ``HF_HOME``, default ``~/.cache/huggingface/hub``);
 4. a download with ``huggingface_hub`` (into 2 if set, else 3), never when ``HF_HUB_OFFLINE=1``;
 
-and then the file's sha256 is checked against the pin. A file that fails the
-check is deleted from the cache and refused. Needs ``imageprism-core[onnx]``.
+and then the file's sha256 is checked against the pin, on every load (hashed
+once per process while the file's inode, size and times stay the same). A file
+that fails the check is deleted from the cache and refused, and a later load of
+the same file in the process (say, by another thread) reports that failure rather
+than "not cached". One file is resolved by one thread at a time.
+
+Files derived from model files (``derived_file``, e.g. a model with extra graph
+outputs) are cached under ``cache_root()/derived`` but never trusted: each is
+built again from its verified source once per process and the cached copy is used
+only when it is byte for byte the same (otherwise it is replaced, with a warning).
+Needs ``imageprism-core[onnx]``.
+
+(Over the ~400 lines a module here aims at: pins, resolution, verification and
+derived copies are one trust boundary, sharing one memo of file hashes and one
+set of per-file locks.)
 """
 
 from __future__ import annotations
@@ -18,7 +31,9 @@ import hashlib
 import os
 import re
 import sys
+import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,8 +48,20 @@ from imageprism.runtime.optional import require
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TRUE = frozenset({"1", "true", "yes", "on"})
-_verified: dict[tuple[str, int, int, str], bool] = {}
+#: Most ONNX Runtime threads per call a config may ask for.
+MAX_INTRA_OP_THREADS = 64
+#: Most images per model call a config may ask for.
+MAX_IMAGES_PER_CALL = 256
+# sha256 of files hashed in this process, by (path, device, inode, size, mtime, ctime):
+# any write to a file changes its ctime, which no user can set back.
+_verified: dict[tuple[str, int, int, int, int, int], str] = {}
 _verified_lock = threading.Lock()
+# The last verification failure of each model file (repo, filename, revision): the
+# message and the path of the file deleted.
+_refused: dict[tuple[str, str, str], tuple[str, Path]] = {}
+# What each derived file must hold (its sha256), as built in this process, by path.
+_derived: dict[str, str] = {}
+_locks: dict[tuple[str, ...], threading.Lock] = {}
 
 
 def _checked_sha256(value: str | None) -> str | None:
@@ -92,10 +119,12 @@ class ModelConfig(DimensionConfig):
     ``sha256`` too, or it is used unverified), or ``model_path`` to use a local
     file as is.
 
-    How it runs: ``intra_op_threads``, ONNX Runtime's threads per call (default:
-    every core for a single ``embed``, a share of them in the prism's batch
-    calls); ``images_per_call``, most images per model call (default: the
-    dimension's own choice).
+    How it runs: ``intra_op_threads``, ONNX Runtime's threads per call, 1 to
+    ``MAX_INTRA_OP_THREADS`` (64; default: every core for a single ``embed``, a
+    share of them in the prism's batch calls); ``images_per_call``, most images per
+    model call, 1 to ``MAX_IMAGES_PER_CALL`` (256; default: the dimension's own
+    choice). Both are bounded so that a config file cannot ask for unbounded
+    threads or batch memory.
     """
 
     repo_id: str | None = None
@@ -103,8 +132,8 @@ class ModelConfig(DimensionConfig):
     revision: str | None = None
     sha256: str | None = None
     model_path: Path | None = None
-    intra_op_threads: int | None = Field(default=None, ge=1)
-    images_per_call: int | None = Field(default=None, ge=1)
+    intra_op_threads: int | None = Field(default=None, ge=1, le=MAX_INTRA_OP_THREADS)
+    images_per_call: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_CALL)
 
     @field_validator("sha256")
     @classmethod
@@ -163,6 +192,14 @@ def _cache_name(cache: Path | None) -> str:
     return f"the Hugging Face cache ({constants.HF_HUB_CACHE})"
 
 
+def _in_caches(path: Path) -> bool:
+    """Whether ``path`` lies in one of the caches searched now."""
+    from huggingface_hub import constants
+
+    roots = [Path(constants.HF_HUB_CACHE) if c is None else c for c in cache_dirs()]
+    return any(Path(path).is_relative_to(root) for root in roots)
+
+
 def sha256_of(path: Path) -> str:
     """The sha256 (hex) of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -170,6 +207,45 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _state(path: Path) -> tuple[str, int, int, int, int, int]:
+    stat = path.stat()
+    return (
+        str(path.resolve()),
+        stat.st_dev,
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ctime_ns,
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 (hex) of a file, hashed again whenever the file may have changed.
+
+    Remembered for the process while the file's path, inode, size, mtime and ctime
+    stay the same (a write changes the ctime, which cannot be set back), so a
+    file checked on every load is read once unless it changes.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    before = _state(path)
+    with _verified_lock:
+        known = _verified.get(before)
+    if known is not None:
+        return known
+    found = sha256_of(path)
+    if _state(path) == before:  # not written while it was read
+        with _verified_lock:
+            _verified[before] = found
+    return found
+
+
+def _lock(*key: str) -> threading.Lock:
+    with _verified_lock:
+        return _locks.setdefault(key, threading.Lock())
 
 
 def _remove(path: Path) -> None:
@@ -183,31 +259,38 @@ def _remove(path: Path) -> None:
 def verify(path: Path, model: ModelFile, *, delete_if_bad: bool) -> None:
     """Check ``path`` against the pinned size and sha256; refuse (and maybe delete) a bad file.
 
+    Checked on every call; the hash is computed again whenever the file may have
+    changed (see ``file_sha256``).
+
     Raises:
-        ModelFileError: the file does not match its pin.
+        ModelFileError: the file does not match its pin, or cannot be read.
     """
     if model.sha256 is None:
         return
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, model.sha256)
-    with _verified_lock:
-        if _verified.get(key):
-            return
-    if model.size is not None and stat.st_size != model.size:
-        actual = f"size {stat.st_size} bytes, expected {model.size}"
-    else:
-        found = sha256_of(path)
-        actual = "" if found == model.sha256 else f"sha256 {found}, expected {model.sha256}"
+    try:
+        size = path.stat().st_size
+        if model.size is not None and size != model.size:
+            actual = f"size {size} bytes, expected {model.size}"
+        else:
+            found = file_sha256(path)
+            actual = "" if found == model.sha256 else f"sha256 {found}, expected {model.sha256}"
+    except OSError as err:
+        raise ModelFileError(
+            f"model file {model.describe()} at {path} cannot be read to verify it: "
+            f"{err.strerror or err}"
+        ) from err
+    key = (model.repo_id, model.filename, model.revision)
     if not actual:
         with _verified_lock:
-            _verified[key] = True
+            _refused.pop(key, None)
         return
-    if delete_if_bad:
-        _remove(path)
-    raise ModelFileError(
-        f"model file {model.describe()} at {path} failed verification ({actual})"
-        + ("; it was deleted, pull it again" if delete_if_bad else "")
-    )
+    failure = f"model file {model.describe()} at {path} failed verification ({actual})"
+    if not delete_if_bad:
+        raise ModelFileError(failure)
+    with _verified_lock:  # before the file goes: a load that then finds none says why
+        _refused[key] = (failure, path)
+    _remove(path)
+    raise ModelFileError(f"{failure}; it was deleted, pull it again")
 
 
 def _snapshot_commit(path: str) -> str | None:
@@ -256,6 +339,14 @@ def resolve_model_file(
         verify(path, model, delete_if_bad=False)
         return path
     hub = _hub()
+    with _lock("model", model.repo_id, model.filename, model.revision):
+        return _resolve_cached_or_download(hub, model, dimension, allow_download)
+
+
+def _resolve_cached_or_download(
+    hub: ModuleType, model: ModelFile, dimension: str | None, allow_download: bool
+) -> Path:
+    """``resolve_model_file`` for the caches and the hub; the caller holds the file's lock."""
     looked: list[str] = []
     for cache in cache_dirs():
         looked.append(_cache_name(cache))
@@ -268,6 +359,14 @@ def resolve_model_file(
     where = "; ".join(looked)
     if offline() or not allow_download:
         reason = f"{environment.HF_HUB_OFFLINE}=1" if offline() else "downloads are off"
+        with _verified_lock:
+            refused = _refused.get((model.repo_id, model.filename, model.revision))
+        if refused is not None and _in_caches(refused[1]):
+            # an earlier load deleted it from these caches: say why, not just "not cached"
+            raise ModelFileError(
+                f"{refused[0]} and was deleted by an earlier load in this process; it is not "
+                f"cached now (looked in {where}) and {reason}; " + _how_to_get(model, dimension)
+            )
         raise ModelFileError(
             f"model file {model.describe()} is not cached (looked in {where}) and {reason}; "
             + _how_to_get(model, dimension)
@@ -330,3 +429,94 @@ def derived_dir(kind: str) -> Path:
     folder = cache_root() / "derived" / kind
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def derived_file(kind: str, name: str, build: Callable[[], bytes | None]) -> Path | None:
+    """The file ``derived_dir(kind) / name``, trusted only when it equals a fresh build.
+
+    A derived file (e.g. a model with extra graph outputs) lies in a cache anyone
+    with write access to it could have replaced, so it is never taken on trust:
+    the first call for ``name`` in a process runs ``build()`` (from an already
+    verified source) and uses the cached copy only when its bytes are the same;
+    otherwise the copy is replaced, with a warning on standard error. Later calls
+    only check that the file still has the sha256 built (hashing it again if it
+    changed since, rebuilding if it differs). ``name`` must identify everything
+    the bytes depend on (e.g. the source's sha256 and the derivation's version).
+
+    Args:
+        kind: The folder under ``derived_dir``, e.g. ``"style"``.
+        name: The file's name in it.
+        build: Returns the file's bytes, or None when there is nothing to derive.
+
+    Returns:
+        The path of the checked file, or None when ``build()`` returned None.
+
+    Raises:
+        ModelFileError: the folder or the file cannot be written.
+    """
+    try:
+        target = derived_dir(kind) / name
+    except OSError as err:
+        raise ModelFileError(
+            f"cannot create the folder for derived model files under {cache_root()}: "
+            f"{err.strerror or err}; set {environment.CACHE_DIR} to a writable folder"
+        ) from err
+    with _lock("derived", str(target)):
+        with _verified_lock:
+            expected = _derived.get(str(target))
+        if expected is not None and _holds(target, expected):
+            return target
+        data = build()
+        if data is None:
+            return None
+        expected = hashlib.sha256(data).hexdigest()
+        if not _holds(target, expected):
+            if os.path.lexists(target):
+                print(
+                    f"imageprism: warning: derived model file {target} differs from the copy "
+                    "built again from its verified source; replaced it",
+                    file=sys.stderr,
+                )
+            try:
+                _write_atomically(target, data)
+            except OSError as err:
+                raise ModelFileError(
+                    f"cannot write derived model file {target}: {err.strerror or err}; "
+                    f"check that {target.parent} is writable or set {environment.CACHE_DIR}"
+                ) from err
+        with _verified_lock:
+            _derived[str(target)] = expected
+        return target
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    # runtime sits below io (imageprism.io.atomic): the same temporary-then-rename here
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+def _umask() -> int:
+    """The process umask, read without setting it.
+
+    Setting it, even for a moment, would let another thread create a file open to everyone.
+    """
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o077  # unknown: owner only
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is a regular file (not a link) with that sha256."""
+    try:
+        return not path.is_symlink() and path.is_file() and file_sha256(path) == sha256
+    except OSError:
+        return False

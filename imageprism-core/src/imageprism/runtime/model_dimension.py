@@ -17,7 +17,7 @@ import numpy as np
 
 from imageprism.errors import ModelFileError
 from imageprism.plugin import Metric
-from imageprism.runtime.hub import ModelConfig, ModelFile, resolve_model_file, sha256_of
+from imageprism.runtime.hub import ModelConfig, ModelFile, file_sha256, resolve_model_file
 from imageprism.runtime.onnx import OnnxModel
 from imageprism.runtime.recipe import Decodable, Recipe
 from imageprism.scoring import cosine_scores
@@ -65,12 +65,15 @@ class ModelDimension:
 
         A pinned file is known by its sha256; a local or unpinned file is hashed
         (an unpinned hub file is fetched for that), so moved weights never share
-        cache entries or indexes with the old ones.
+        cache entries or indexes with the old ones. When the model runs a file
+        derived from that one (``OnnxModel.transform``), the derived file's sha256
+        is part of it too, so embeddings made with another copy are never reused
+        (this resolves and derives the model file).
         """
         if self.config.model_path is not None:
             path = Path(self.config.model_path).expanduser()
             try:
-                weights = sha256_of(path)
+                weights = file_sha256(path)
             except OSError as err:
                 raise ModelFileError(
                     f"model file {path} (model_path of {self.name}) cannot be read: "
@@ -79,8 +82,11 @@ class ModelDimension:
         elif self.model_file.sha256 is not None:
             weights = self.model_file.sha256
         else:
-            weights = sha256_of(resolve_model_file(self.model_file, dimension=self.name))
+            weights = file_sha256(resolve_model_file(self.model_file, dimension=self.name))
         text = f"{self.name}/{self.version}/{self.recipe}/{weights}"
+        derived = self.model.derived_sha256() if self.model.transform is not None else None
+        if derived is not None:
+            text += f"/derived:{derived}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _vectors(self, batch: np.ndarray) -> np.ndarray:

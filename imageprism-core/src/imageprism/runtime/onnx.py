@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from imageprism.errors import ModelFileError
-from imageprism.runtime.hub import ModelFile, resolve_model_file
+from imageprism.runtime.hub import ModelFile, file_sha256, resolve_model_file
 from imageprism.runtime.optional import require
 from imageprism.runtime.threads import cores_per_call
 
@@ -37,14 +37,19 @@ def _ort() -> Any:
     return onnxruntime
 
 
-def load_session(path: Path, *, intra_op_threads: int | None = None) -> Any:
+def load_session(
+    path: Path, *, intra_op_threads: int | None = None, sha256: str | None = None
+) -> Any:
     """The process-wide ONNX Runtime session for ``path`` (created on first call).
 
     ``intra_op_threads`` None means: ONNX Runtime's default, or the call's share of the
-    cores inside the prism's batch calls (``imageprism.runtime.threads``).
+    cores inside the prism's batch calls (``imageprism.runtime.threads``). With
+    ``sha256``, a new session is created only if the file still has that sha256 (the
+    one it had when it was verified), so a file rewritten since is never loaded.
 
     Raises:
-        ModelFileError: the file is not a loadable ONNX model (truncated, corrupt, or not ONNX).
+        ModelFileError: the file is not a loadable ONNX model (truncated, corrupt, or not ONNX),
+            or no longer has ``sha256``.
     """
     if intra_op_threads is None:
         intra_op_threads = cores_per_call()
@@ -56,6 +61,8 @@ def load_session(path: Path, *, intra_op_threads: int | None = None) -> Any:
         session = _sessions.get(key)
         if session is not None:
             return session
+        if sha256 is not None:
+            _check_unchanged(Path(path), sha256)
         ort = _ort()
         options = ort.SessionOptions()
         options.log_severity_level = _ERRORS_ONLY
@@ -74,6 +81,18 @@ def load_session(path: Path, *, intra_op_threads: int | None = None) -> Any:
             ) from err
         _sessions[key] = session
         return session
+
+
+def _check_unchanged(path: Path, sha256: str) -> None:
+    try:
+        found = file_sha256(path)
+    except OSError as err:
+        raise ModelFileError(f"model file {path} cannot be read: {err.strerror or err}") from err
+    if found != sha256:
+        raise ModelFileError(
+            f"model file {path} changed after it was verified (sha256 {found}, expected "
+            f"{sha256}); refused: something rewrote it while imageprism ran; run again"
+        )
 
 
 class OnnxModel:
@@ -108,21 +127,48 @@ class OnnxModel:
         self.intra_op_threads = intra_op_threads
         self.images_per_call = images_per_call
         self._path: Path | None = None
+        self._source: Path | None = None
+        self._sha256: str | None = None  # of the file at _path, when it was resolved
         self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        """The file the session runs: the verified model file, or what ``transform`` made of it.
+
+        Resolved (found or downloaded, verified, transformed) on first use.
+        """
+        if self._path is None:
+            with self._lock:
+                if self._path is None:
+                    source = resolve_model_file(
+                        self.model, local_path=self.local_path, dimension=self.dimension
+                    )
+                    path = source if self.transform is None else self.transform(source)
+                    try:
+                        self._sha256 = file_sha256(path)
+                    except OSError as err:
+                        raise ModelFileError(
+                            f"model file {path} cannot be read: {err.strerror or err}"
+                        ) from err
+                    self._source, self._path = source, path
+        return self._path
+
+    def derived_sha256(self) -> str | None:
+        """The sha256 of the file ``transform`` made, or None when the session runs the source.
+
+        Raises:
+            ModelFileError: the model file cannot be found, verified, derived or read.
+        """
+        path = self.path
+        if self._source is not None and Path(path) == Path(self._source):
+            return None
+        return self._sha256
 
     @property
     def session(self) -> Any:
         """The ONNX Runtime session (resolves, verifies and loads the file on first use)."""
-        if self._path is None:
-            with self._lock:
-                if self._path is None:
-                    path = resolve_model_file(
-                        self.model, local_path=self.local_path, dimension=self.dimension
-                    )
-                    if self.transform is not None:
-                        path = self.transform(path)
-                    self._path = path
-        return load_session(self._path, intra_op_threads=self.intra_op_threads)
+        path = self.path
+        return load_session(path, intra_op_threads=self.intra_op_threads, sha256=self._sha256)
 
     @property
     def input_name(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imageprism.runtime.hub import sha256_of
+from imageprism.runtime.hub import file_sha256
 from imageprism.runtime.onnx import load_session
 from imageprism_face.detectors import checked_rgb
 from imageprism_face.detectors.nms import nms
@@ -51,7 +51,8 @@ class UltraFaceDetector:
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.intra_op_threads = intra_op_threads
-        weights = sha256_of(self.path)
+        # what the sessions may load: a file rewritten after this is refused
+        self._sha256 = weights = file_sha256(self.path)
         text = (
             f"{self.name}/{_VERSION}/{weights}/score={self.score_threshold!r}"
             f"/iou={self.iou_threshold!r}"
@@ -61,7 +62,7 @@ class UltraFaceDetector:
     @property
     def session(self) -> Any:
         """The shared ONNX Runtime session (loaded on first use; see ``load_session``)."""
-        return load_session(self.path, intra_op_threads=self.intra_op_threads)
+        return load_session(self.path, intra_op_threads=self.intra_op_threads, sha256=self._sha256)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in an HxWx3 ``uint8`` RGB image, best score first (landmarks None)."""

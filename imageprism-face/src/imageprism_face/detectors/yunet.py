@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imageprism.runtime.hub import sha256_of
+from imageprism.runtime.hub import file_sha256
 from imageprism.runtime.onnx import load_session
 from imageprism_face.detectors import checked_rgb
 from imageprism_face.detectors.nms import nms
@@ -81,7 +81,8 @@ class YuNetDetector:
         self.iou_threshold = float(iou_threshold)
         self.input_size = input_size
         self.intra_op_threads = intra_op_threads
-        weights = sha256_of(self.path)
+        # what the sessions may load: a file rewritten after this is refused
+        self._sha256 = weights = file_sha256(self.path)
         text = (
             f"{self.name}/{_VERSION}/{weights}/score={self.score_threshold!r}"
             f"/iou={self.iou_threshold!r}/size={self.input_size!r}"
@@ -92,7 +93,7 @@ class YuNetDetector:
     def session(self) -> Any:
         """The shared ONNX Runtime session (loaded on first use; see ``load_session``)."""
         self.fixed_size  # noqa: B018 (checks input_size against the file on first use)
-        return load_session(self.path, intra_op_threads=self.intra_op_threads)
+        return load_session(self.path, intra_op_threads=self.intra_op_threads, sha256=self._sha256)
 
     @cached_property
     def fixed_size(self) -> tuple[int, int] | None:
@@ -101,7 +102,9 @@ class YuNetDetector:
         Raises:
             ValueError: the input is static and ``input_size`` asks for another size.
         """
-        session = load_session(self.path, intra_op_threads=self.intra_op_threads)
+        session = load_session(
+            self.path, intra_op_threads=self.intra_op_threads, sha256=self._sha256
+        )
         shape = list(session.get_inputs()[0].shape)
         height, width = shape[2:4] if len(shape) == 4 else (None, None)
         if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
