@@ -77,7 +77,8 @@ def _roots_of(data: dict[str, Any]) -> tuple[list[str], str | None]:
     roots = data.get("roots")
     if isinstance(roots, list) and all(isinstance(r, str) for r in roots):
         return list(roots), to
-    return sorted({os.path.dirname(step["path"]) for step in data["steps"]}), to
+    steps = data["steps"]
+    return sorted({os.path.dirname(s[f]) for s in steps for f in ("path", "keeper")}), to
 
 
 def _load_manifest(path: Path, *, trust_roots: bool) -> dict[str, Any]:
