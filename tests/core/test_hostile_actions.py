@@ -607,3 +607,24 @@ def test_fuzzed_manifests_are_refused_cleanly_and_never_touch_a_file(tmp_path, e
         after = {k: v for k, v in _tree(folder).items() if k != "m.json"}
         assert sorted(after.values()) == sorted(before.values())
         assert all(name.startswith(("lib/", "to/")) for name in after)
+
+
+def test_the_undo_key_is_made_once_private_even_by_two_first_runs_at_once(tmp_path, monkeypatch):
+    from imageprism.actions._files import _key
+
+    monkeypatch.setenv("IMAGEPRISM_CONFIG_DIR", str(tmp_path / "config"))
+    start = threading.Barrier(4)
+    keys = []
+
+    def make() -> None:
+        start.wait()
+        keys.append(_key(create=True))
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == 4 and len(set(keys)) == 1 and len(keys[0]) == 32
+    assert [p.name for p in (tmp_path / "config").iterdir()] == ["undo.key"]
+    assert stat.S_IMODE(_key_path().stat().st_mode) == 0o600

@@ -192,8 +192,10 @@ def _roots(images: list[str]) -> list[str]:
     """
     roots = set()
     for image in images:
-        real = os.path.realpath(image)
-        roots.add(real if os.path.isdir(real) else os.path.dirname(real))
+        if os.path.isdir(image):
+            roots.add(os.path.realpath(image))
+        else:  # the folder the file is listed in, not where a link to it leads
+            roots.add(os.path.realpath(os.path.dirname(os.path.abspath(image))))
     return sorted(roots)
 
 
@@ -286,7 +288,10 @@ def run(args: argparse.Namespace) -> int:
             f"near-duplicates (threshold {result.threshold:.4g})"
         )
         if store is not None:
-            print(f"embeddings: {store.written} computed, {store.hits} reused from {store.path}")
+            print(
+                f"embeddings: {store.written} computed, {store.hits} reused from "
+                f"{display_name(store.path)}"
+            )
         if args.dry_run and args.action != "report":
             print("dry run: nothing is changed")
         print(plan.describe())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from imageprism.cli._common import (
     print_json,
 )
 from imageprism.io.names import display_name
+
+_OLD_NAME = re.compile(r"imageprism-undo(-[0-9]+)?\.json")  # the names 0.2 gave manifests
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,13 +48,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _find(given: str) -> Path:
     """The manifest ``given`` names: a file, or the one manifest of a ``--to`` folder."""
-    from imageprism.actions import MANIFEST_NAME
     from imageprism.actions.restore import manifests_in
 
     path = Path(given)
     if path.is_dir():
         folder = path
-    elif not os.path.lexists(path) and path.name.startswith(Path(MANIFEST_NAME).stem):
+    elif not os.path.lexists(path) and _OLD_NAME.fullmatch(path.name):
         folder = path.parent  # 0.2's name: each run now writes its own manifest there
     else:
         return path
