@@ -343,14 +343,17 @@ def test_delete_needs_the_flag_removes_files_and_undo_says_they_are_gone(library
     assert all("cannot be undone" in o.reason for o in restored.outcomes)
 
 
-def test_a_taken_destination_is_never_overwritten(library, tmp_path):
+def test_a_destination_taken_since_the_plan_is_never_overwritten(library, tmp_path):
     _, paths, result = library
     plan = plan_actions(result, action="move", to=tmp_path / "dupes")
     squatter = _write(tmp_path / "dupes" / "a" / "copy.jpg", b"someone else's file")
     outcome = apply_plan(plan)
-    statuses = {Path(o.path).name: (o.status, o.reason) for o in outcome.outcomes}
-    assert statuses["copy.jpg"] == ("failed", f"{squatter} exists (never overwritten)")
-    assert squatter.read_bytes() == b"someone else's file" and paths[1].read_bytes() == b"c" * 100
+    statuses = {Path(o.path).name: (o.status, o.target) for o in outcome.outcomes}
+    # taken since the plan: the next free name, recorded in the manifest
+    assert statuses["copy.jpg"] == ("done", str(squatter.with_name("copy~2.jpg")))
+    assert squatter.read_bytes() == b"someone else's file" and not paths[1].exists()
+    steps = json.loads(Path(outcome.manifest).read_text())["steps"]
+    assert steps[0]["target"] == str(squatter.with_name("copy~2.jpg"))
     undo(outcome.manifest)
     assert squatter.read_bytes() == b"someone else's file"
     assert paths[1].exists() and paths[2].exists()

@@ -345,11 +345,12 @@ def test_to_inside_the_library_is_refused_when_files_are_listed(tmp_path, capsys
 
 
 def test_two_concurrent_runs_on_one_to_each_keep_their_manifest(tmp_path, capsys):
+    """Both libraries have the same layout, so both plans want the same names in ``to``."""
     dupes = tmp_path / "dupes"
     libraries = []
     for run in range(2):
         paths = [
-            _write(tmp_path / f"lib{run}" / f"f{run}-{i}" / f"{j}.jpg", f"{run}-{i}".encode())
+            _write(tmp_path / f"lib{run}" / f"f{i}" / f"{j}.jpg", f"{run}-{i}".encode())
             for i in range(20)
             for j in range(2)
         ]
@@ -370,7 +371,9 @@ def test_two_concurrent_runs_on_one_to_each_keep_their_manifest(tmp_path, capsys
         thread.start()
     for thread in threads:
         thread.join()
-    assert all(not o.failed for o in outcomes)
+    assert all(not o.failed for o in outcomes)  # a name the other run took: the next free one
+    targets = [o.target for outcome in outcomes for o in outcome.outcomes]
+    assert len(set(targets)) == 40 and all(Path(t).is_file() for t in targets)
     assert sorted(manifests_in(dupes)) == sorted(Path(o.manifest) for o in outcomes)
     code, _, err = _run(capsys, "undo", str(dupes))  # two manifests: say which
     assert code == 2 and "2 undo manifests" in err and "give the one to undo" in err
@@ -628,3 +631,18 @@ def test_the_undo_key_is_made_once_private_even_by_two_first_runs_at_once(tmp_pa
     assert len(keys) == 4 and len(set(keys)) == 1 and len(keys[0]) == 32
     assert [p.name for p in (tmp_path / "config").iterdir()] == ["undo.key"]
     assert stat.S_IMODE(_key_path().stat().st_mode) == 0o600
+
+
+def test_a_journal_line_cannot_point_undo_outside_the_recorded_folders(tmp_path):
+    library = tmp_path / "pictures"
+    paths = [_write(library / "keep.jpg", b"same"), _write(library / "copy.jpg", b"same")]
+    plan = plan_actions(_result(paths, [[0, 1]]), action="move", to=tmp_path / "dupes")
+    outcome = apply_plan(plan)
+    elsewhere = _write(tmp_path / "elsewhere" / "copy.jpg", b"same")
+    journal = Path(outcome.manifest + ".journal")
+    journal.write_text(json.dumps({"id": 0, "status": "pending", "target": str(elsewhere)}) + "\n")
+    with pytest.raises(UndoManifestError, match="outside its 'to' folder"):
+        undo(outcome.manifest)
+    assert elsewhere.exists() and not paths[1].exists()
+    journal.unlink()
+    assert [o.status for o in undo(outcome.manifest).outcomes] == ["restored"]

@@ -34,6 +34,10 @@ class _Untouched(Exception):
     """A step failed before changing anything: the file is at its original path."""
 
 
+class _Taken(_Untouched):
+    """The destination exists (it is never overwritten); nothing was changed."""
+
+
 def _file_digest(path: str | os.PathLike[str]) -> str:
     # The digest of PreparedImage.digest for a file, so dedup results compare.
     with open(path, "rb") as handle:

@@ -57,6 +57,7 @@ from imageprism.actions._files import (
     _os_reason,
     _really_inside,
     _sign,
+    _Taken,
     _Untouched,
 )
 from imageprism.actions.plan import ActionPlan, Step
@@ -143,11 +144,11 @@ def _part(path: Path) -> Path:
 def _rename_no_clobber(source: Path, destination: Path) -> None:
     """Rename within a filesystem, never over an existing file (hard link, then unlink)."""
     if os.path.lexists(destination):
-        raise _Untouched(f"{display_name(destination)} exists (never overwritten)")
+        raise _Taken(f"{display_name(destination)} exists (never overwritten)")
     try:
         os.link(source, destination, follow_symlinks=False)
     except FileExistsError as err:
-        raise _Untouched(f"{display_name(destination)} exists (never overwritten)") from err
+        raise _Taken(f"{display_name(destination)} exists (never overwritten)") from err
     except OSError as err:
         if err.errno == errno.EXDEV:
             raise
@@ -218,7 +219,7 @@ def _place(
         OSError: the move failed (the file is still at ``source``).
     """
     if os.path.lexists(destination):
-        raise _Untouched(f"{display_name(destination)} exists (never overwritten)")
+        raise _Taken(f"{display_name(destination)} exists (never overwritten)")
     _make_folders(destination.parent, top, record)
     if not _really_inside(destination.parent, roots):
         raise _Untouched(
@@ -239,6 +240,7 @@ def _apply_step(
     roots: list[str],
     to: Path | None,
     record: Callable[[str], None],
+    retarget: Callable[[str], None],
 ) -> None:
     path = Path(step.path)
     if roots and not _really_inside(path.parent, roots):
@@ -260,7 +262,15 @@ def _apply_step(
     assert step.target is not None
     target = Path(step.target)
     assert to is not None
-    _place(path, target, top=to, roots=[str(to)], record=record)
+    for attempt in range(_TRIES):
+        try:
+            _place(path, target, top=to, roots=[str(to)], record=record)
+            break
+        except _Taken:  # another run on this ``to`` took the name since the plan
+            if attempt == _TRIES - 1:
+                raise
+            target = _free_name(Path(step.target))
+            retarget(str(target))  # journaled before the file goes there
     if step.action == "hardlink":
         try:
             os.link(step.keeper, path)
@@ -270,6 +280,19 @@ def _apply_step(
             except (OSError, _Untouched):
                 raise err from None  # the original stays at target; undo puts it back
             raise _Untouched(f"cannot link to its keeper: {err.strerror or err}") from err
+
+
+_TRIES = 20
+
+
+def _free_name(wanted: Path) -> Path:
+    """``a~2.jpg``, ``a~3.jpg``, ...: the first name not taken beside ``wanted``."""
+    number = 2
+    while True:
+        candidate = wanted.with_name(f"{wanted.stem}~{number}{wanted.suffix}")
+        if not os.path.lexists(candidate) and not os.path.lexists(_part(candidate)):
+            return candidate
+        number += 1
 
 
 def _digest_or_none(path: str) -> str | None:
@@ -398,15 +421,21 @@ def apply_plan(plan: ActionPlan) -> ActionResult:
             if stopped is not None:
                 statuses[i] = {"status": "failed", "reason": f"not attempted: {stopped}"}
                 continue
+            moved_to: dict[str, str] = {}
+
+            def retarget(target: str, index: int = i, moved_to: dict[str, str] = moved_to) -> None:
+                moved_to["target"] = target
+                note({"id": index, "status": "pending", "target": target})
+
             try:
-                _apply_step(step, keepers, roots, to, record)
-                statuses[i] = {"status": "done"}
+                _apply_step(step, keepers, roots, to, record, retarget)
+                statuses[i] = {"status": "done", **moved_to}
             except _Untouched as err:
-                statuses[i] = {"status": "failed", "reason": str(err)}
+                statuses[i] = {"status": "failed", "reason": str(err), **moved_to}
             except OSError as err:  # the state is not known: undo will look
-                statuses[i] = {"status": "pending", "reason": _os_reason(err)}
+                statuses[i] = {"status": "pending", "reason": _os_reason(err), **moved_to}
                 if _stopping(err):
-                    where = display_name(step.target or step.path)
+                    where = display_name(moved_to.get("target") or step.target or step.path)
                     stopped = f"cannot write {where}: {err.strerror or err}"
             note({"id": i, **statuses[i]})
     finally:
@@ -425,7 +454,7 @@ def apply_plan(plan: ActionPlan) -> ActionResult:
             StepOutcome(
                 step.action,
                 step.path,
-                step.target,
+                status.get("target", step.target),
                 "failed" if status["status"] == "pending" else status["status"],
                 status.get("reason"),
             )

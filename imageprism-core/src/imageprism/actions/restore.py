@@ -104,9 +104,6 @@ def _load_manifest(path: Path, *, trust_roots: bool) -> dict[str, Any]:
             roots=roots,
             to=to,
         )
-    problem = _path_problem(data, roots, to)
-    if problem:
-        raise UndoManifestError(f"undo manifest {shown} is refused: {problem}; nothing was changed")
     created = data.get("created_folders")
     data["created_folders"] = list(created) if isinstance(created, list) else []
     journal = _journal(path)
@@ -120,8 +117,14 @@ def _load_manifest(path: Path, *, trust_roots: bool) -> dict[str, Any]:
                     continue
                 step = data["steps"][entry["id"]]
                 step.update(status=str(entry["status"]), reason=entry.get("reason"))
+                if "target" in entry:  # taken meanwhile: the run chose a free name
+                    step["target"] = str(entry["target"])
             except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 continue  # a line torn by the interruption
+    # the journal is not signed: every path is checked with it merged in
+    problem = _manifest_problem(data) or _path_problem(data, roots, to)
+    if problem:
+        raise UndoManifestError(f"undo manifest {shown} is refused: {problem}; nothing was changed")
     data["created_folders"] = [
         f
         for f in data["created_folders"]
