@@ -646,3 +646,15 @@ def test_a_journal_line_cannot_point_undo_outside_the_recorded_folders(tmp_path)
     assert elsewhere.exists() and not paths[1].exists()
     journal.unlink()
     assert [o.status for o in undo(outcome.manifest).outcomes] == ["restored"]
+
+
+def test_a_plan_made_without_roots_records_each_files_folder_and_is_undone(tmp_path):
+    import dataclasses
+
+    library = tmp_path / "pictures"
+    paths = [_write(library / "keep.jpg", b"same"), _write(library / "a" / "c.jpg", b"same")]
+    plan = plan_actions(_result(paths, [[0, 1]]), action="move", to=tmp_path / "dupes")
+    outcome = apply_plan(dataclasses.replace(plan, roots=[]))
+    recorded = json.loads(Path(outcome.manifest).read_text())["roots"]
+    assert recorded == [str(library), str(library / "a")]
+    assert [o.status for o in undo(outcome.manifest).outcomes] == ["restored"]

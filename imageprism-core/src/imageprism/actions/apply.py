@@ -37,6 +37,7 @@ Safety rules of ``apply_plan``:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -394,6 +395,9 @@ def apply_plan(plan: ActionPlan) -> ActionResult:
         for s in steps
     ]
     created: list[str] = []
+    if not plan.roots:  # a plan made by hand: each file's folder, as plan_actions does
+        folders = {os.path.dirname(p) for s in steps for p in (s.path, s.keeper)}
+        plan = dataclasses.replace(plan, roots=sorted(map(os.path.realpath, folders)))
     _write_manifest(manifest, plan, statuses, created, exclusive=True)
     keepers: dict[str, bool] = {}
     roots = list(plan.roots)

@@ -107,8 +107,11 @@ def _load_manifest(path: Path, *, trust_roots: bool) -> dict[str, Any]:
     created = data.get("created_folders")
     data["created_folders"] = list(created) if isinstance(created, list) else []
     journal = _journal(path)
-    with contextlib.suppress(OSError, UndoManifestError):
-        text = journal.read_text(encoding="utf-8") if journal.is_file() else ""
+    with contextlib.suppress(OSError, UndoManifestError, UnicodeDecodeError):
+        text = ""
+        if journal.is_file():
+            with open(journal, "rb") as handle:
+                text = handle.read(_MAX_MANIFEST).decode("utf-8")
         for line in text.splitlines():
             try:
                 entry = json.loads(line)
