@@ -658,3 +658,18 @@ def test_a_plan_made_without_roots_records_each_files_folder_and_is_undone(tmp_p
     recorded = json.loads(Path(outcome.manifest).read_text())["roots"]
     assert recorded == [str(library), str(library / "a")]
     assert [o.status for o in undo(outcome.manifest).outcomes] == ["restored"]
+
+
+def test_hardlink_never_links_to_a_keeper_reached_through_a_link_out_of_the_library(tmp_path):
+    library, outside = tmp_path / "lib", tmp_path / "outside"
+    keeper = _write(library / "sub" / "keep.jpg", b"photo")
+    copy = _write(library / "copy.jpg", b"photo")
+    plan = plan_actions(
+        _result([keeper, copy], [[0, 1]]), action="hardlink", to=tmp_path / "d", roots=[library]
+    )
+    (library / "sub").rename(outside)  # after the plan: the keeper now lies outside
+    (library / "sub").symlink_to(outside, target_is_directory=True)
+    outcome = apply_plan(plan)
+    assert [o.status for o in outcome.outcomes] == ["failed"]
+    assert "never linked to" in outcome.outcomes[0].reason
+    assert copy.read_bytes() == b"photo" and os.lstat(copy).st_nlink == 1

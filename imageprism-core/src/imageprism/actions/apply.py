@@ -260,6 +260,11 @@ def _apply_step(
     if step.action == "delete":
         os.unlink(path)
         return
+    if step.action == "hardlink" and not _own_file(step.keeper, roots):
+        raise _Untouched(
+            f"its keeper {display_name(step.keeper)} is a link or reached through one out of "
+            "the library roots; never linked to"
+        )
     assert step.target is not None
     target = Path(step.target)
     assert to is not None
@@ -274,7 +279,7 @@ def _apply_step(
             retarget(str(target))  # journaled before the file goes there
     if step.action == "hardlink":
         try:
-            os.link(step.keeper, path)
+            os.link(step.keeper, path, follow_symlinks=False)
         except OSError as err:
             try:
                 _place(target, path, top=path.parent, roots=[os.path.realpath(path.parent)])
@@ -284,6 +289,15 @@ def _apply_step(
 
 
 _TRIES = 20
+
+
+def _own_file(path: str, roots: list[str]) -> bool:
+    """A regular file (not a link) whose folder, links resolved, lies inside ``roots``."""
+    try:
+        regular = stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+    return regular and (not roots or _really_inside(os.path.dirname(path), roots))
 
 
 def _free_name(wanted: Path) -> Path:
