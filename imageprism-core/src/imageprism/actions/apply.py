@@ -1,5 +1,9 @@
 """Carrying out an action plan, never overwriting a file, with an undo manifest.
 
+One module, though over ~400 lines: the rules below are one idea (each file is at
+its path or where the signed manifest records it, inside the run's roots) and
+share its helpers for placing files, which ``undo`` uses as well.
+
 Safety rules of ``apply_plan``:
 
 - The undo manifest (JSON, ``imageprism-undo-<UTC time>-<random>.json`` in ``to``
