@@ -66,11 +66,14 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def _crafted(path: Path, steps: list[dict], *, to: str, roots: list[str], sign=False) -> Path:
-    """An undo manifest as an attacker writes it (``sign``: as if made with the user's key)."""
+def _crafted(
+    path: Path, steps: list[dict], *, to: str, roots: list[str], sign=False, version=2
+) -> Path:
+    """An undo manifest as an attacker writes it (``sign``: as if made with the user's key;
+    ``version`` 1: in imageprism 0.2's format, with no roots and no signature)."""
     data = {
         "format": "imageprism-undo",
-        "version": 2,
+        "version": version,
         "created": "2026-01-01T00:00:00+00:00",
         "action": steps[0]["action"],
         "keep": "first",
@@ -81,6 +84,8 @@ def _crafted(path: Path, steps: list[dict], *, to: str, roots: list[str], sign=F
         "note": "",
         "steps": [{"id": i, "skipped": None, "reason": None, **s} for i, s in enumerate(steps)],
     }
+    if version == 1:
+        del data["roots"], data["created_folders"]
     if sign:
         data["hmac_sha256"] = _sign(data)
     path.write_text(json.dumps(data))
@@ -103,7 +108,8 @@ def _step(action: str, path: Path, target: Path, keeper: Path, data: bytes) -> d
 # -- item 1: the three manifest attacks of the issue ------------------------------------------
 
 
-def test_a_crafted_hardlink_step_never_overwrites_the_victims_file(tmp_path, capsys):
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_crafted_hardlink_step_never_overwrites_the_victims_file(tmp_path, capsys, version):
     victim = _write(tmp_path / "victim" / "important.txt", b"the thesis")
     payload = b"attacker's bytes"
     evil = _write(tmp_path / "evil" / "payload", payload)
@@ -113,6 +119,7 @@ def test_a_crafted_hardlink_step_never_overwrites_the_victims_file(tmp_path, cap
         [step],
         to=str(tmp_path / "evil"),
         roots=[str(tmp_path / "victim")],
+        version=version,
     )
     code, out, err = _run(capsys, "undo", str(manifest))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
@@ -151,13 +158,14 @@ def test_a_crafted_move_step_never_plants_a_file_outside_the_recorded_roots(tmp_
     assert not (home / ".bash_profile").exists() and planted.read_bytes() == profile
 
 
-def test_to_the_root_folder_removes_no_folder_the_run_did_not_create(tmp_path, capsys):
+@pytest.mark.parametrize("version", [1, 2])
+def test_to_the_root_folder_removes_no_folder_the_run_did_not_create(tmp_path, capsys, version):
     empty = tmp_path / "somewhere" / "empty"
     empty.mkdir(parents=True)
     library = tmp_path / "pictures"
     copy = _write(library / "copy.jpg", b"copy")
     step = _step("move", copy, empty / "copy.jpg", library / "keep.jpg", b"copy")
-    manifest = _crafted(tmp_path / "m.json", [step], to="/", roots=[str(library)])
+    manifest = _crafted(tmp_path / "m.json", [step], to="/", roots=[str(library)], version=version)
     code, _, err = _run(capsys, "undo", str(manifest))
     assert code == 2 and "not written by this user's imageprism" in err
     with pytest.raises(UndoManifestError, match="not a plain absolute folder below /"):
