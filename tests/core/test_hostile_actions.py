@@ -432,10 +432,12 @@ def test_a_full_disk_stops_the_run_and_every_file_stays_recoverable(tmp_path, mo
         _write(library / f"{i:02}-{j}.jpg", bytes([i]) * 100) for i in range(6) for j in (0, 1)
     ]
     before = _tree(library)
-    real_link = os.link
+    real_link, real_rename = os.link, os.rename
     links = []
 
     def link(source, destination, **kwargs):
+        if not str(destination).startswith(str(tmp_path / "d")):  # e.g. the new undo key
+            return real_link(source, destination, **kwargs)
         links.append(destination)
         if len(links) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -450,7 +452,8 @@ def test_a_full_disk_stops_the_run_and_every_file_stays_recoverable(tmp_path, mo
         _result(paths, [[i, i + 1] for i in range(0, 12, 2)]), action="move", to=tmp_path / "d"
     )
     outcome = apply_plan(plan)
-    monkeypatch.undo()
+    monkeypatch.setattr(actions.os, "link", real_link)
+    monkeypatch.setattr(actions.os, "rename", real_rename)
     assert [o.status for o in outcome.outcomes] == ["done"] * 2 + ["failed"] * 4
     assert outcome.stopped == f"cannot write {plan.steps[2].target}: No space left on device"
     assert outcome.outcomes[3].reason.startswith("not attempted: cannot write")
@@ -681,3 +684,12 @@ def test_hardlink_never_links_to_a_keeper_reached_through_a_link_out_of_the_libr
     assert [o.status for o in outcome.outcomes] == ["failed"]
     assert "never linked to" in outcome.outcomes[0].reason
     assert copy.read_bytes() == b"photo" and os.lstat(copy).st_nlink == 1
+
+
+def test_tests_keep_the_undo_key_out_of_the_real_home_folder(tmp_path):
+    library = tmp_path / "pictures"
+    paths = [_write(library / "keep.jpg", b"same"), _write(library / "copy.jpg", b"same")]
+    apply_plan(plan_actions(_result(paths, [[0, 1]]), action="move", to=tmp_path / "dupes"))
+    key = _key_path()
+    assert key.is_file() and Path.home() not in key.parents
+    assert os.environ["IMAGEPRISM_CONFIG_DIR"] == str(key.parent)
