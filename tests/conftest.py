@@ -37,8 +37,11 @@ def demo_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(autouse=True)
 def _user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Keep the command line's default embedding store and not-duplicate marks out of the
-    real home folder: each test gets empty user cache and data folders."""
+    """Keep the command line's default embedding store, not-duplicate marks, calibrations
+    and undo key out of the real home folder: each test gets empty user cache, data and
+    configuration folders (``IMAGEPRISM_CONFIG_DIR`` too, so no undo key lands in ~)."""
     home = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("IMAGEPRISM_CONFIG_DIR", str(home / "config" / "imageprism"))

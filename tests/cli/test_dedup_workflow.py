@@ -78,15 +78,15 @@ def test_move_with_dry_run_changes_nothing_then_moves_and_undo_restores(tmp_path
     assert _tree(tmp_path / "lib") == before and not dupes.exists()
 
     code, out, _ = _run(capsys, *args, "--to", str(dupes))
-    assert code == 0 and "undo with: imageprism undo" in out
+    assert code == 0 and "2 of 2 moved" in out and "undo with: imageprism undo" in out
     # the larger originals stay, the small copies moved
     assert paths["sea"].exists() and paths["hill"].exists()
     assert not paths["sea-copy"].exists() and not paths["hill-copy"].exists()
-    manifest = dupes / "imageprism-undo.json"
-    assert manifest.exists()
+    manifest = Path(out.split("undo with: imageprism undo ")[1].split()[0])
+    assert manifest.is_file() and manifest.parent == dupes
 
-    code, out, _ = _run(capsys, "undo", str(manifest))
-    assert code == 0
+    code, out, _ = _run(capsys, "undo", str(dupes))  # the --to folder: its one manifest
+    assert code == 0 and "2 restored" in out
     assert _tree(tmp_path / "lib") == before
 
 
@@ -132,9 +132,24 @@ def test_calibration_saved_by_name_drives_dedup(tmp_path, capsys, monkeypatch):
     assert result["threshold"] == load_calibration("mine").threshold != 0.9
 
 
-def test_report_is_written_before_files_move(tmp_path, capsys):
+def test_report_is_written_before_files_move(tmp_path, capsys, monkeypatch):
+    import imageprism.cli.dedup as dedup_cli
+
     paths = _library(tmp_path / "lib")
     report = tmp_path / "dupes.html"
+    events = []  # what exists when the report is written and when the plan is applied
+    real_write, real_apply = dedup_cli.write_report, dedup_cli.apply_plan
+
+    def write_report(path, html):
+        events.append(("report", sorted(n for n, p in paths.items() if p.exists())))
+        return real_write(path, html)
+
+    def apply_plan(plan):
+        events.append(("apply", sorted(n for n, p in paths.items() if p.exists())))
+        return real_apply(plan)
+
+    monkeypatch.setattr(dedup_cli, "write_report", write_report)
+    monkeypatch.setattr(dedup_cli, "apply_plan", apply_plan)
     code, out, _ = _run(
         capsys,
         "dedup",
@@ -148,7 +163,12 @@ def test_report_is_written_before_files_move(tmp_path, capsys):
     )
     assert code == 0 and report.exists() and "undo with" in out
     assert sum(path.exists() for path in paths.values()) == 2  # one of each group moved
-    assert "sea-small.jpg" in report.read_text() and "hill-small.jpg" in report.read_text()
+    assert [name for name, _ in events] == ["report", "apply"]
+    assert events[0][1] == sorted(paths)  # every file still in place when the report is written
+    html = report.read_text()
+    assert "sea-small.jpg" in html and "hill-small.jpg" in html
+    # each of the four pictures is a thumbnail read from its original place, no placeholder
+    assert 'class="placeholder"' not in html and html.count('<img src="data:') == 4
 
 
 @pytest.mark.parametrize(

@@ -94,3 +94,34 @@ def test_a_missing_or_invalid_manifest_exits_2_with_one_line(capsys, tmp_path, c
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("imageprism: error:") and message in err and str(path) in err
+
+
+@pytest.mark.parametrize("given", ["folder", "0.2 name"])
+def test_undo_given_the_to_folder_or_the_0_2_name_finds_the_runs_manifest(capsys, moved, given):
+    paths, manifest = moved
+    argument = manifest.parent if given == "folder" else manifest.parent / MANIFEST_NAME
+    code, out, _ = run(capsys, "undo", str(argument))
+    assert code == 0 and out.splitlines()[-1] == "2 restored, 0 already in place, 0 not restored"
+    assert paths[1].exists() and paths[2].exists()
+
+
+def test_a_mistyped_manifest_name_is_never_taken_for_another_manifest(capsys, moved):
+    paths, manifest = moved
+    typo = manifest.with_name(manifest.name.replace(".json", "0.json"))
+    code, out, err = run(capsys, "undo", str(typo))
+    assert code == 2 and out == "" and "not found" in err and str(typo) in err
+    assert not paths[1].exists()
+
+
+def test_untrusted_manifest_exits_2_and_names_the_folders_to_trust(capsys, moved):
+    paths, manifest = moved
+    data = json.loads(manifest.read_text())
+    data["hmac_sha256"] = "0" * 64
+    manifest.write_text(json.dumps(data))
+    code, out, err = run(capsys, "undo", str(manifest))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--trust-roots" in err and str(paths[0].parent) in err
+    assert not paths[1].exists()
+    code, out, err = run(capsys, "undo", "--trust-roots", str(manifest))
+    assert code == 0 and err.startswith("imageprism: trusting the folders")
+    assert str(paths[0].parent) in err and paths[1].exists()

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -163,7 +164,10 @@ def test_a_plan_touches_nothing_and_is_json_ready(library, tmp_path):
     assert _tree(tmp_path) == before
     assert not (tmp_path / "dupes").exists()
     data = json.loads(json.dumps(plan.to_dict()))
-    assert data["action"] == "move" and data["manifest"] == str(tmp_path / "dupes" / MANIFEST_NAME)
+    manifest = Path(data["manifest"])
+    assert data["action"] == "move" and manifest.parent == tmp_path / "dupes"
+    assert re.fullmatch(r"imageprism-undo-\d{8}T\d{12}Z-[0-9a-f]{8}\.json", manifest.name)
+    assert data["roots"] == sorted({str(root), str(root / "a"), str(root / "a" / "b")})
     assert [g["keeper"] for g in data["groups"]] == [str(root / "keep.jpg"), str(root / "a/x.jpg")]
     text = plan.describe()
     assert f"keep {root / 'keep.jpg'}" in text
@@ -210,8 +214,10 @@ def test_bad_plan_arguments_are_config_errors(library, kwargs, message):
 
 def test_the_folder_of_the_images_cannot_be_the_destination(library):
     root, _, result = library
-    with pytest.raises(ConfigError, match="duplicates are in that folder"):
+    with pytest.raises(ConfigError, match="inside the library being deduplicated"):
         plan_actions(result, action="move", to=root)
+    with pytest.raises(ConfigError, match="inside the library being deduplicated"):
+        plan_actions(result, action="move", to=root / "a" / "dupes", roots=[root])
 
 
 def test_files_that_changed_since_dedup_or_are_links_are_skipped(library, tmp_path):
@@ -271,7 +277,7 @@ def test_move_then_undo_restores_the_exact_tree(library, tmp_path):
     restored = undo(outcome.manifest)
     assert [o.status for o in restored.outcomes] == ["restored"] * 3
     assert _tree(root) == before
-    assert sorted(p.name for p in (tmp_path / "dupes").iterdir()) == [MANIFEST_NAME]
+    assert [p.name for p in (tmp_path / "dupes").iterdir()] == [Path(outcome.manifest).name]
 
 
 def test_undo_twice_changes_nothing_the_second_time(library, tmp_path):
@@ -337,14 +343,17 @@ def test_delete_needs_the_flag_removes_files_and_undo_says_they_are_gone(library
     assert all("cannot be undone" in o.reason for o in restored.outcomes)
 
 
-def test_a_taken_destination_is_never_overwritten(library, tmp_path):
+def test_a_destination_taken_since_the_plan_is_never_overwritten(library, tmp_path):
     _, paths, result = library
     plan = plan_actions(result, action="move", to=tmp_path / "dupes")
     squatter = _write(tmp_path / "dupes" / "a" / "copy.jpg", b"someone else's file")
     outcome = apply_plan(plan)
-    statuses = {Path(o.path).name: (o.status, o.reason) for o in outcome.outcomes}
-    assert statuses["copy.jpg"] == ("failed", f"{squatter} exists (never overwritten)")
-    assert squatter.read_bytes() == b"someone else's file" and paths[1].read_bytes() == b"c" * 100
+    statuses = {Path(o.path).name: (o.status, o.target) for o in outcome.outcomes}
+    # taken since the plan: the next free name, recorded in the manifest
+    assert statuses["copy.jpg"] == ("done", str(squatter.with_name("copy~2.jpg")))
+    assert squatter.read_bytes() == b"someone else's file" and not paths[1].exists()
+    steps = json.loads(Path(outcome.manifest).read_text())["steps"]
+    assert steps[0]["target"] == str(squatter.with_name("copy~2.jpg"))
     undo(outcome.manifest)
     assert squatter.read_bytes() == b"someone else's file"
     assert paths[1].exists() and paths[2].exists()
@@ -371,11 +380,11 @@ def test_the_manifest_is_written_before_the_first_file_moves(library, tmp_path, 
     seen = []
     real_place = actions._place
 
-    def place(source, destination):
+    def place(source, destination, **kwargs):
         if not seen:
             manifest = json.loads(Path(plan.manifest).read_text())
             seen.append([(s["path"], s["target"], s["status"]) for s in manifest["steps"]])
-        real_place(source, destination)
+        real_place(source, destination, **kwargs)
 
     monkeypatch.setattr(actions, "_place", place)
     apply_plan(plan)
@@ -387,7 +396,7 @@ def test_an_existing_manifest_is_never_overwritten(library, tmp_path):
     first = apply_plan(plan_actions(result, action="move", to=tmp_path / "dupes"))
     undo(first.manifest)
     second = plan_actions(result, action="move", to=tmp_path / "dupes")
-    assert second.manifest == str(tmp_path / "dupes" / "imageprism-undo-2.json")
+    assert second.manifest != first.manifest and Path(second.manifest).parent == tmp_path / "dupes"
     with pytest.raises(ConfigError, match="already exists"):
         plan_actions(result, action="move", to=tmp_path / "dupes", manifest=first.manifest)
     Path(second.manifest).write_text("{}")
@@ -509,7 +518,9 @@ from imageprism.results import DedupResult
 
 spec = json.loads(Path(sys.argv[1]).read_text())
 result = DedupResult(**spec["result"])
-plan = plan_actions(result, action=spec["action"], to=spec["to"], allow_delete=True)
+plan = plan_actions(
+    result, action=spec["action"], to=spec["to"], allow_delete=True, manifest=spec["manifest"]
+)
 name, prefix, stop_at, when, pause = spec["hook"]
 real = getattr(os, name)
 calls = 0
@@ -553,6 +564,7 @@ def _kill_run(tmp_path: Path, action: str, to: Path, hook: list, wait_for) -> tu
                 "result": result.to_dict() | {"errors": []},
                 "action": action,
                 "to": str(to),
+                "manifest": str(to / MANIFEST_NAME),
                 "hook": hook,
                 "marker": str(marker),
             }
@@ -597,7 +609,8 @@ def _check_every_file_is_in_place_or_recorded(root: Path, before: dict, manifest
 
 def _journal_lines(manifest: Path) -> int:
     journal = manifest.with_name(manifest.name + ".journal")
-    return len(journal.read_text().splitlines()) if journal.exists() else 0
+    lines = journal.read_text().splitlines() if journal.exists() else []
+    return sum('"id": -1' not in line for line in lines)  # steps, not the folders made
 
 
 @pytest.mark.parametrize(

@@ -91,3 +91,16 @@ class StoreFileError(ImagePrismError, ValueError):
 
 class UndoManifestError(ImagePrismError, ValueError):
     """An undo manifest is missing, unreadable or not one imageprism wrote."""
+
+
+class UntrustedManifestError(UndoManifestError):
+    """An undo manifest's signature does not verify: not written by this user's imageprism.
+
+    Nothing was changed. ``roots`` and ``to`` are the folders it records; the
+    user may confirm them (``undo(..., trust_roots=True)``, CLI ``--trust-roots``).
+    """
+
+    def __init__(self, message: str, *, roots: list[str], to: str | None) -> None:
+        super().__init__(message)
+        self.roots = roots
+        self.to = to

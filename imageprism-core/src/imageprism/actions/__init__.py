@@ -18,7 +18,7 @@ from imageprism.actions.plan import (
     choose_keeper,
     plan_actions,
 )
-from imageprism.actions.restore import undo
+from imageprism.actions.restore import manifest_roots, manifests_in, undo
 
 __all__ = [
     "ACTIONS",
@@ -31,6 +31,8 @@ __all__ = [
     "StepOutcome",
     "apply_plan",
     "choose_keeper",
+    "manifest_roots",
+    "manifests_in",
     "plan_actions",
     "undo",
 ]

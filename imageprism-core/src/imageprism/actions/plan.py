@@ -29,6 +29,19 @@ Actions (``action``):
   deletion cannot be undone: the manifest records what was deleted (path, size,
   digest) and ``undo`` reports those files as not restorable. Use ``move`` to
   remove duplicates undoably.
+
+Roots: a plan acts only inside its library roots (``roots``; by default the
+folder of each file, as when files are given one by one) and ``to``, both
+resolved (``os.path.realpath``) when the plan is made. A duplicate whose folder,
+links resolved, lies outside every root (reached through a link such as
+``lib/ext -> ../outside``) is skipped, and ``apply_plan`` checks it again right
+before acting. ``to`` must not be, or be inside, a library root.
+
+Names: ``describe`` prints every file name through ``display_name`` (newlines,
+escape sequences and other controls escaped); ``to_dict`` keeps them raw.
+
+(Slightly over ~400 lines: keeper policies, the layout in ``to`` and the roots
+are what one plan is made of.)
 """
 
 from __future__ import annotations
@@ -37,13 +50,20 @@ import os
 import stat
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imageprism.actions._files import _file_digest, _journal
+from imageprism.actions._files import (
+    _file_digest,
+    _inside,
+    _journal,
+    _really_inside,
+    _unique_manifest_name,
+)
 from imageprism.errors import ConfigError, ImageLoadError
 from imageprism.io.images import PreparedImage
+from imageprism.io.names import display_name
 from imageprism.results import DedupResult
 
 KEEP_POLICIES = ("first", "largest", "highest-resolution", "oldest", "newest")
@@ -53,7 +73,9 @@ ACTIONS = ("report", "move", "hardlink", "delete")
 """The actions ``plan_actions`` accepts."""
 
 MANIFEST_NAME = "imageprism-undo.json"
-"""The default file name of an undo manifest, in the ``to`` folder."""
+"""The name imageprism 0.2 gave every undo manifest; each run now writes its own,
+``imageprism-undo-<UTC time>-<random>.json``, and ``undo`` given this name (or the
+``to`` folder) finds the manifests in that folder."""
 
 
 def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
@@ -169,15 +191,17 @@ class Step:
 
     def describe(self) -> str:
         """One line: what happens to the duplicate."""
+        path, target = display_name(self.path), display_name(self.target or "")
         if self.skipped:
-            return f"skip {self.path}: {self.skipped}"
+            return f"skip {path}: {self.skipped}"
         if self.action == "move":
-            return f"move {self.path} -> {self.target}"
+            return f"move {path} -> {target}"
         if self.action == "hardlink":
-            return f"hardlink {self.path} -> {self.keeper} (original kept at {self.target})"
+            keeper = display_name(self.keeper)
+            return f"hardlink {path} -> {keeper} (original kept at {target})"
         if self.action == "delete":
-            return f"delete {self.path}"
-        return f"dup {self.path}"
+            return f"delete {path}"
+        return f"dup {path}"
 
 
 @dataclass(frozen=True)
@@ -202,6 +226,7 @@ class ActionPlan:
         to: The folder duplicates (or, for ``hardlink``, their originals) go to.
         manifest: The undo manifest ``apply_plan`` will write (None for ``report``).
         groups: One ``KeeperGroup`` per duplicate group, in ``DedupResult`` order.
+        roots: The library roots, resolved: no file outside them is acted on.
     """
 
     action: str
@@ -209,6 +234,7 @@ class ActionPlan:
     to: str | None
     manifest: str | None
     groups: list[KeeperGroup]
+    roots: list[str] = field(default_factory=list)
 
     @property
     def steps(self) -> list[Step]:
@@ -222,6 +248,7 @@ class ActionPlan:
             "keep": self.keep,
             "to": self.to,
             "manifest": self.manifest,
+            "roots": list(self.roots),
             "groups": [g.to_dict() for g in self.groups],
         }
 
@@ -229,7 +256,7 @@ class ActionPlan:
         """The plan as text: ``keep`` lines, each followed by its duplicates' steps."""
         lines = []
         for group in self.groups:
-            lines.append(f"keep {group.keeper}")
+            lines.append(f"keep {display_name(group.keeper)}")
             lines.extend(f"  {step.describe()}" for step in group.steps)
         return "\n".join(lines)
 
@@ -237,9 +264,9 @@ class ActionPlan:
 def _folder(to: str | os.PathLike[str] | None) -> Path | None:
     if to is None:
         return None
-    folder = Path(os.path.abspath(to))
+    folder = Path(os.path.realpath(to))
     if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"to must be a folder; {to} is a file")
+        raise ConfigError(f"to must be a folder; {display_name(to)} is a file")
     return folder
 
 
@@ -248,17 +275,13 @@ def _manifest_path(manifest: str | os.PathLike[str] | None, to: Path | None, act
         path = Path(os.path.abspath(manifest))
         if os.path.lexists(path) or os.path.lexists(_journal(path)):
             raise ConfigError(
-                f"undo manifest {manifest} already exists (from an earlier run?); "
+                f"undo manifest {display_name(manifest)} already exists (from an earlier run?); "
                 "undo that run or move the file away, or give another path"
             )
         return path
     if to is None:
         raise ConfigError(f"action {action!r} needs a folder (to=...) or a manifest path")
-    path, number = to / MANIFEST_NAME, 1
-    while os.path.lexists(path) or os.path.lexists(_journal(path)):
-        number += 1
-        path = to / f"{Path(MANIFEST_NAME).stem}-{number}.json"
-    return path
+    return to / _unique_manifest_name()
 
 
 def _layout_root(paths: Sequence[str]) -> str:
@@ -291,11 +314,15 @@ def _member(source: str, recorded: str | None, pixels: bool) -> _Info | str:
     return info
 
 
-def _why_skip(info: _Info | str, keeper: _Info | str, keeper_path: str, action: str) -> str | None:
+def _why_skip(
+    info: _Info | str, keeper: _Info | str, keeper_path: str, action: str, outside: str | None
+) -> str | None:
     if isinstance(info, str):
         return info
     if isinstance(keeper, str):
-        return f"its keeper {keeper_path} cannot be used: {keeper}"
+        return f"its keeper {display_name(keeper_path)} cannot be used: {keeper}"
+    if outside is not None:
+        return outside
     if info.is_link:
         return "a symbolic link (it holds no bytes of its own)"
     if (info.device, info.inode) == (keeper.device, keeper.inode):
@@ -313,6 +340,7 @@ def plan_actions(
     to: str | os.PathLike[str] | None = None,
     manifest: str | os.PathLike[str] | None = None,
     allow_delete: bool = False,
+    roots: Sequence[str | os.PathLike[str]] | None = None,
 ) -> ActionPlan:
     """Plan what to do with each duplicate group of ``result``; touches nothing.
 
@@ -329,11 +357,14 @@ def plan_actions(
             ``apply_plan``); it also holds the undo manifest by default.
         manifest: Where to write the undo manifest instead (must not exist).
         allow_delete: Required for ``delete``, which cannot be undone.
+        roots: The library roots (the folders the user gave); no file whose
+            folder, links resolved, is outside them is acted on. By default the
+            folder of each file (files given one by one).
 
     Raises:
         ConfigError: an unknown policy or action, ``delete`` without
             ``allow_delete``, ``move``/``hardlink`` without ``to``, ``to`` being
-            a file or the folder the files are in, or an existing ``manifest``.
+            a file or inside a library root, or an existing ``manifest``.
     """
     keep = _choice("keep", keep, KEEP_POLICIES)
     action = _choice("action", action, ACTIONS)
@@ -350,9 +381,13 @@ def plan_actions(
     pixels = keep == "highest-resolution"
     members = {i: _member(result.sources[i], recorded[i], pixels) for g in result.groups for i in g}
     root = _layout_root([os.path.abspath(result.sources[i]) for i in members])
-    if action in ("move", "hardlink") and str(folder) == root:
+    if roots is None:
+        roots = [os.path.dirname(os.path.abspath(result.sources[i])) for i in members]
+    real_roots = sorted({os.path.realpath(r) for r in roots})
+    if folder is not None and (str(folder) == root or _inside(str(folder), real_roots)):
         raise ConfigError(
-            f"to must not be {to}: the duplicates are in that folder (give another folder)"
+            f"to must not be {display_name(to or '')}: it is inside the library being "
+            f"deduplicated ({', '.join(map(display_name, real_roots))}); give a folder outside it"
         )
     taken = set()
     if manifest_path is not None:
@@ -370,7 +405,13 @@ def plan_actions(
             if position == chosen:
                 continue
             path = os.path.abspath(result.sources[group[position]])
-            reason = _why_skip(info, keeper, keeper_path, action)
+            outside = None
+            if not _really_inside(os.path.dirname(path), real_roots):
+                outside = (
+                    "reached through a link out of the library roots "
+                    f"({', '.join(map(display_name, real_roots))}); never followed"
+                )
+            reason = _why_skip(info, keeper, keeper_path, action, outside)
             target = None
             if reason is None and action in ("move", "hardlink"):
                 assert folder is not None
@@ -394,4 +435,5 @@ def plan_actions(
         to=None if folder is None else str(folder),
         manifest=None if manifest_path is None else str(manifest_path),
         groups=groups,
+        roots=real_roots,
     )

@@ -8,6 +8,8 @@ ones (``--out``).
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from imageprism.cli._common import (
     print_json,
     progress,
 )
+from imageprism.io.names import display_name
 from imageprism.report.render import render_report, write_report
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"})
@@ -72,7 +75,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--to",
         help="folder for the moved duplicates or hard-linked originals and the undo manifest "
-        "(delete: the manifest of what was deleted); outside the folders deduplicated",
+        "(delete: the manifest of what was deleted); outside the folders deduplicated and "
+        "the folders of the files listed",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument(
@@ -169,15 +173,46 @@ def _check_actions(args: argparse.Namespace, video: bool) -> None:
         raise UsageError(
             f"--action {args.action} needs --to FOLDER (for the duplicates and the manifest)"
         )
-    to = Path(args.to).resolve()
+    to = Path(os.path.realpath(args.to))
     if to.exists() and not to.is_dir():
-        raise UsageError(f"--to {args.to} is a file, not a folder")
-    for root in (Path(image).resolve() for image in args.images):
-        if root.is_dir() and (to == root or root in to.parents):
+        raise UsageError(f"--to {display_name(args.to)} is a file, not a folder")
+    for root in map(Path, _roots(args.images)):
+        if to == root or root in to.parents:
             raise UsageError(
-                f"--to {args.to} is inside {root}, which is being deduplicated: "
-                "choose a folder outside it"
+                f"--to {display_name(args.to)} is inside {display_name(root)}, which is being "
+                "deduplicated: choose a folder outside it"
             )
+
+
+def _roots(images: list[str]) -> list[str]:
+    """The library roots: each folder given, and the folder of each file given (resolved).
+
+    No file is moved, linked or deleted unless its folder, every link resolved,
+    lies inside one of them.
+    """
+    roots = set()
+    for image in images:
+        if os.path.isdir(image):
+            roots.add(os.path.realpath(image))
+        else:  # the folder the file is listed in, not where a link to it leads
+            roots.add(os.path.realpath(os.path.dirname(os.path.abspath(image))))
+    return sorted(roots)
+
+
+def _undo_command(manifest: str) -> str:
+    shown = display_name(manifest)
+    return f"imageprism undo {shlex.quote(shown) if shown == manifest else shown}"
+
+
+def _summary(action: str, applied: Any) -> str:
+    """``29 of 58 moved`` (and why the run stopped, if it did)."""
+    done = sum(o.status == "done" for o in applied.outcomes)
+    tried = sum(o.status != "skipped" for o in applied.outcomes)
+    verb = {"move": "moved", "hardlink": "hard-linked", "delete": "deleted"}[action]
+    line = f"{done} of {tried} {verb}"
+    if applied.stopped:
+        line += f"; stopped: {applied.stopped}"
+    return line
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
         action=args.action,
         to=args.to,
         allow_delete=args.yes_delete,
+        roots=_roots(args.images),
     )
     # scores of each copy against its representative, before any file moves
     pairs = {}
@@ -227,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
         write_report(args.report, html)
     acting = not args.dry_run and args.action != "report" and plan.steps
     applied = apply_plan(plan) if acting else None
+    manifest = "" if applied is None else str(applied.manifest)
     store = prism.store
     if args.json:
         print_json(
@@ -251,18 +288,32 @@ def run(args: argparse.Namespace) -> int:
             f"near-duplicates (threshold {result.threshold:.4g})"
         )
         if store is not None:
-            print(f"embeddings: {store.written} computed, {store.hits} reused from {store.path}")
+            print(
+                f"embeddings: {store.written} computed, {store.hits} reused from "
+                f"{display_name(store.path)}"
+            )
         if args.dry_run and args.action != "report":
             print("dry run: nothing is changed")
         print(plan.describe())
         if args.report:
-            print(f"report: {args.report}")
+            print(f"report: {display_name(args.report)}")
+        if applied is not None:
+            print(_summary(args.action, applied))
         if applied is not None and args.action == "delete":
-            print(f"deleted files are listed in {applied.manifest} (a deletion cannot be undone)")
+            print(
+                f"deleted files are listed in {display_name(manifest)} "
+                "(a deletion cannot be undone)"
+            )
         elif applied is not None:
-            print(f"undo with: imageprism undo {applied.manifest}")
+            print(f"undo with: {_undo_command(manifest)}")
     failed = [] if applied is None else applied.failed
     for outcome in failed:
-        reason = f"{outcome.action} {outcome.path}: {outcome.reason}"
+        where = f" to {display_name(outcome.target)}" if outcome.target else ""
+        reason = f"{outcome.action} {display_name(outcome.path)}{where}: {outcome.reason}"
         print(f"imageprism: cannot {reason}", file=sys.stderr)
+    if failed and applied is not None and args.action != "delete":
+        print(
+            f"imageprism: {_summary(args.action, applied)}; undo with: {_undo_command(manifest)}",
+            file=sys.stderr,
+        )
     return max(finish(result.errors, skipped), EXIT_SOME_FAILED if failed else EXIT_OK)
