@@ -15,6 +15,7 @@ import onnx_builders
 import pytest
 from huggingface_hub import constants
 
+import imageprism.runtime.hub
 import imageprism.runtime.model_dimension
 import imageprism.runtime.onnx
 from imageprism import ImagePrism
@@ -87,7 +88,8 @@ def test_a_local_model_path_in_an_index_is_refused_before_the_file_is_read(
     def no_reading(path):
         raise AssertionError(f"{path} was read")
 
-    monkeypatch.setattr(imageprism.runtime.model_dimension, "sha256_of", no_reading)
+    monkeypatch.setattr(imageprism.runtime.model_dimension, "file_sha256", no_reading)
+    monkeypatch.setattr(imageprism.runtime.hub, "file_sha256", no_reading)
     with pytest.raises(
         UntrustedModelError,
         match=r"local.prism: dimension 'semantic': field "
