@@ -1,6 +1,10 @@
 """Preprocessing recipes of model dimensions: resize the shortest side, centre-crop, normalise.
 
 A ``Recipe`` turns decoded images into the float32 NCHW batch an image model takes.
+It resizes only what it keeps: the crop is found in source coordinates and that
+region alone is resampled to ``crop`` x ``crop`` (Pillow's ``resize(box=...)``,
+which still reads the pixels around the box, as resizing the whole image would),
+so a long thin image never becomes a huge intermediate.
 The model pack defines its recipes (CLIP, DINOv2, MobileNetV2) with it; a third-party
 ONNX dimension can do the same.
 """
@@ -14,7 +18,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-__all__ = ["Decodable", "Recipe", "center_crop", "resize_shortest"]
+__all__ = ["Decodable", "Recipe", "center_crop", "crop_box", "resize_shortest"]
 
 
 class Decodable(Protocol):
@@ -46,6 +50,20 @@ def center_crop(image: Image.Image, side: int) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
+def crop_box(size: tuple[int, int], resize: int, crop: int) -> tuple[float, float, float, float]:
+    """The region of an image of ``size`` that resizing to ``resize`` then cropping keeps.
+
+    In source coordinates: ``(left, top, right, bottom)``, for ``Image.resize(box=...)``.
+    """
+    width, height = size
+    scale = resize / min(width, height)
+    resized = (max(resize, round(width * scale)), max(resize, round(height * scale)))
+    left = (resized[0] - crop) // 2
+    top = (resized[1] - crop) // 2
+    sx, sy = width / resized[0], height / resized[1]
+    return (left * sx, top * sy, (left + crop) * sx, (top + crop) * sy)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Resize the shortest side, centre-crop, scale to [0, 1], normalise per channel.
@@ -55,16 +73,24 @@ class Recipe:
         crop: Side of the centred square crop.
         mean: Per-channel mean (RGB) subtracted after scaling to [0, 1].
         std: Per-channel standard deviation (RGB) divided by.
+        version: How the pixels are resampled (part of the dimension fingerprint):
+            2 resizes the crop's region alone; 1 resized the whole image first.
     """
 
     resize: int
     crop: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    version: int = 2
 
     def tensor(self, image: Image.Image) -> np.ndarray:
-        """One RGB image as a 3xHxW float32 array."""
-        cropped = center_crop(resize_shortest(image.convert("RGB"), self.resize), self.crop)
+        """One RGB image as a 3xHxW float32 array (only the kept region is resampled)."""
+        rgb = image.convert("RGB")
+        if self.crop > self.resize:  # a crop larger than the resized image: the old way
+            cropped = center_crop(resize_shortest(rgb, self.resize), self.crop)
+        else:
+            box = crop_box(rgb.size, self.resize, self.crop)
+            cropped = rgb.resize((self.crop, self.crop), Image.Resampling.BICUBIC, box=box)
         pixels = np.asarray(cropped, dtype=np.float32) / np.float32(255.0)
         mean = np.asarray(self.mean, dtype=np.float32)
         std = np.asarray(self.std, dtype=np.float32)
