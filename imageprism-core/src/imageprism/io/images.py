@@ -497,7 +497,7 @@ def _read_at_most(file: Any, limit: int, expected: int = 0) -> Any:
     pieces = [first]
     total = len(first)
     while total <= limit:
-        piece = file.read(min(1 << 24, limit + 1 - total))
+        piece = file.read(min(1 << 20, limit + 1 - total))
         if not isinstance(piece, bytes | bytearray):
             return piece
         if not piece:
