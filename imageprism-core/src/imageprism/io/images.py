@@ -98,14 +98,26 @@ _plugins_lock = threading.Lock()
 _SCALES = (8, 4, 2, 1)  # the scales JPEG DCT decoding offers; others use the same
 
 
+_BAND_PIXELS = 1 << 16  # pixels per band when alpha is flattened: under a MB of temporaries
+
+
 def _flatten_alpha(image: Image.Image) -> Image.Image:
-    if image.mode == "La":  # Pillow cannot convert La to RGBA directly
-        image = image.convert("LA")
-    rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no needless copy
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    composite = Image.alpha_composite(white, rgba)
-    del white, rgba  # before the RGB copy: less memory at the peak
-    return composite.convert("RGB")
+    """Composite onto white, band by band: at the peak the decode, the RGB result and one
+    band's temporaries (not three full-size copies)."""
+    width, height = image.size
+    out = Image.new("RGB", image.size)
+    rows = max(1, _BAND_PIXELS // max(1, width))
+    white = Image.new("RGBA", (width, min(rows, height)), (255, 255, 255, 255))
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(top + rows, height)))
+        if band.mode == "La":  # Pillow cannot convert La to RGBA directly
+            band = band.convert("LA")
+        if band.mode != "RGBA":
+            band = band.convert("RGBA")
+        if band.size != white.size:
+            white = white.crop((0, 0, *band.size))
+        out.paste(Image.alpha_composite(white, band).convert("RGB"), (0, top))
+    return out
 
 
 # The 16-bit and float rules work on one copy of the pixels, in place, and free it
