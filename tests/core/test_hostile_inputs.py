@@ -816,3 +816,28 @@ def test_reading_a_file_never_allocates_the_whole_limit_at_once() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 4 * 2**20
+
+
+@pytest.mark.parametrize(("name", "reason"), [("fifo", "FIFO"), ("dev_zero", "device")])
+def test_video_reader_refuses_a_non_regular_file_before_opening_it(
+    name: str, reason: str, special: dict[str, Path]
+) -> None:
+    from imageprism.io.video import sample_frames
+
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            next(iter(sample_frames(special[name])))
+        except BaseException as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive() and name == "fifo":  # a regression: unblock the reader, then fail
+        with open(special[name], "wb"):
+            pass
+    assert not worker.is_alive(), "sample_frames hung"
+    assert len(outcome) == 1 and isinstance(outcome[0], ImageLoadError), outcome
+    assert reason in outcome[0].reason and "not a regular file" in outcome[0].reason

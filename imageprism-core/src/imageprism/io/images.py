@@ -489,6 +489,26 @@ def _not_regular(mode: int) -> str | None:
     return f"is {kind}, not a regular file; only regular files are read as images"
 
 
+def check_regular_file(path: str | os.PathLike[str]) -> None:
+    """Refuse, from ``os.stat`` alone, a path that is not a regular file (FIFO, socket, device).
+
+    For readers that open a file themselves (e.g. a video decoder): a FIFO opened for
+    reading blocks until a writer comes, and a device may never end.
+
+    Raises:
+        ImageLoadError: the path is missing, unreadable or not a regular file.
+    """
+    name = os.fspath(path)
+    try:
+        problem = _not_regular(os.stat(path).st_mode)
+    except FileNotFoundError as err:
+        raise ImageLoadError(str(name), "no such file") from err
+    except OSError as err:
+        raise ImageLoadError(str(name), f"cannot read: {err.strerror or err}") from err
+    if problem is not None:
+        raise ImageLoadError(str(name), problem)
+
+
 def _too_large(size: int, limit: int) -> str:
     return (
         f"{size} bytes exceeds the limit of {limit} bytes for one image (max_file_bytes); "
