@@ -2,9 +2,13 @@
 
 The corpus (tests/hostile_corpus.py) is written once, when this module is
 imported, to a temporary folder removed at exit. Every case is checked as a path
-and as bytes, alone and in one ``embed_many`` batch; the decompression bombs are
-also timed and their memory measured. A hypothesis fuzz test mutates valid
-PNG, JPEG, GIF, TIFF, WebP and BMP files with multi-byte edits.
+and as bytes, alone and in one ``embed_many`` batch; the decompression bombs and
+thin strips are refused from their header (no decoder, no pixels allocated, memory
+measured). Bounded memory is pinned by structure: recipes resample only their
+crop, a batch holds no full decode and is cut by its memory budget, files over
+``max_file_bytes`` and non-regular files (FIFO, socket, devices, from
+``hostile_corpus.special_files``) are refused before being read. A hypothesis fuzz
+test mutates valid PNG, JPEG, GIF, TIFF, WebP and BMP files with multi-byte edits.
 """
 
 from __future__ import annotations
@@ -20,11 +24,9 @@ import sys
 import tempfile
 import textwrap
 import threading
-import time
 import tracemalloc
 import warnings
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -200,13 +202,10 @@ def test_bomb_is_refused_at_once_without_decoding_or_allocating(
 
     tracemalloc.start()
     try:
-        start = time.perf_counter()
         refuse()
-        elapsed = time.perf_counter() - start
         _, traced_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 1.0
     assert allocations == []  # no decoder, no image memory
     assert traced_peak < 50 * 2**20
     grown = _peak_rss_growth(refuse)
@@ -500,6 +499,7 @@ def _check_contract(data: bytes) -> None:
         return
     width, height = prepared.size
     assert width * height <= MAX_PIXELS  # so its decode stayed within the memory bound
+    assert max(width, height) <= images.DEFAULT_MAX_ASPECT_RATIO * min(width, height)
     assert full.mode == small.mode == "RGB"
     assert full.size == prepared.size
     assert min(small.size) >= min(4, width, height)
@@ -509,7 +509,7 @@ def _check_contract(data: bytes) -> None:
 
 FUZZ = settings(
     max_examples=600,
-    deadline=timedelta(seconds=2),  # each example: one header read and at most two decodes
+    deadline=None,  # no timing: memory is what is bounded (asserted below)
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
