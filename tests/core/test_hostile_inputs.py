@@ -600,18 +600,21 @@ def _resized_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     return sizes
 
 
-@pytest.mark.parametrize("size", [(1, 1000), (1000, 1), (3, 3000), (640, 480)])
-def test_recipe_resamples_only_its_crop_so_a_thin_image_never_grows(
+@pytest.mark.parametrize("size", [(1, 1000), (1000, 1), (3, 3000), (200, 900), (640, 480)])
+def test_recipe_never_resizes_an_image_beyond_four_times_its_input(
     size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A thin strip has only its crop resampled: never a 256x256000 intermediate."""
     from imageprism.runtime.recipe import Recipe
 
     recipe = Recipe(resize=256, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     resized = _resized_sizes(monkeypatch)
     tensor = recipe.tensor(Image.new("RGB", size, RED))
     assert tensor.shape == (3, 224, 224)
-    assert resized and all(width * height <= 224 * 224 for width, height in resized)
-    # A flat colour stays that colour: the box is inside the image.
+    assert resized and all(width * height <= 4 * 256 * 256 for width, height in resized)
+    if max(size) > 4 * min(size):  # beyond 4:1, only the crop's region
+        assert resized == [(224, 224)]
+    # A flat colour stays that colour: the region is inside the image.
     assert np.allclose(tensor[0], (1.0 - 0.5) / 0.5, atol=1e-6)
 
 

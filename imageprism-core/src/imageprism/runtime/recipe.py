@@ -1,10 +1,12 @@
 """Preprocessing recipes of model dimensions: resize the shortest side, centre-crop, normalise.
 
 A ``Recipe`` turns decoded images into the float32 NCHW batch an image model takes.
-It resizes only what it keeps: the crop is found in source coordinates and that
-region alone is resampled to ``crop`` x ``crop`` (Pillow's ``resize(box=...)``,
-which still reads the pixels around the box, as resizing the whole image would),
-so a long thin image never becomes a huge intermediate.
+It never makes a large intermediate: an image up to 4:1 is resized whole (at most
+``4 * resize**2`` pixels) and cropped, as its model's reference does; a longer one
+has its crop found in source coordinates and only that region resampled to
+``crop`` x ``crop`` (Pillow's ``resize(box=...)``, which reads the pixels around the
+box as resizing the whole image would: the same pixels, up to rounding). So a
+1x1000 strip becomes a 224x224 square, never a 224x224000 image.
 The model pack defines its recipes (CLIP, DINOv2, MobileNetV2) with it; a third-party
 ONNX dimension can do the same.
 """
@@ -30,6 +32,9 @@ class Decodable(Protocol):
     def rgb(self, min_side: int | None = None) -> Image.Image:
         """The image as RGB, decoded at least ``min_side`` pixels on its shorter side."""
         ...
+
+
+_WHOLE_ASPECT = 4  # up to 4:1 the whole image is resized (at most 4 * resize**2 pixels)
 
 
 def resize_shortest(image: Image.Image, shortest: int) -> Image.Image:
@@ -73,22 +78,19 @@ class Recipe:
         crop: Side of the centred square crop.
         mean: Per-channel mean (RGB) subtracted after scaling to [0, 1].
         std: Per-channel standard deviation (RGB) divided by.
-        version: How the pixels are resampled (part of the dimension fingerprint):
-            2 resizes the crop's region alone; 1 resized the whole image first.
     """
 
     resize: int
     crop: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    version: int = 2
 
     def tensor(self, image: Image.Image) -> np.ndarray:
-        """One RGB image as a 3xHxW float32 array (only the kept region is resampled)."""
+        """One RGB image as a 3xHxW float32 array (never resized beyond ``4 * resize**2``)."""
         rgb = image.convert("RGB")
-        if self.crop > self.resize:  # a crop larger than the resized image: the old way
+        if max(rgb.size) <= _WHOLE_ASPECT * min(rgb.size) or self.crop > self.resize:
             cropped = center_crop(resize_shortest(rgb, self.resize), self.crop)
-        else:
+        else:  # long and thin: resample only the region the crop keeps
             box = crop_box(rgb.size, self.resize, self.crop)
             cropped = rgb.resize((self.crop, self.crop), Image.Resampling.BICUBIC, box=box)
         pixels = np.asarray(cropped, dtype=np.float32) / np.float32(255.0)
