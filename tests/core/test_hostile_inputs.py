@@ -844,3 +844,12 @@ def test_video_reader_refuses_a_non_regular_file_before_opening_it(
     assert not worker.is_alive(), "sample_frames hung"
     assert len(outcome) == 1 and isinstance(outcome[0], ImageLoadError), outcome
     assert reason in outcome[0].reason and "not a regular file" in outcome[0].reason
+
+
+def test_read_image_bytes_applies_the_loader_file_checks(special: dict[str, Path]) -> None:
+    path = BY_NAME["png_1x1"].path
+    assert images.read_image_bytes(path) == path.read_bytes()
+    with pytest.raises(ImageLoadError, match="max_file_bytes"):
+        images.read_image_bytes(path, max_file_bytes=10)
+    with pytest.raises(ImageLoadError, match="FIFO"):
+        images.read_image_bytes(special["fifo"])

@@ -575,6 +575,20 @@ def _read_path(path: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> byte
     return data
 
 
+def read_image_bytes(
+    path: str | os.PathLike[str], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> bytes:
+    """The bytes of an image file, read as ``prepare`` reads a path.
+
+    Only a regular file is opened (checked with ``os.stat`` first), and only up to
+    ``max_file_bytes``.
+
+    Raises:
+        ImageLoadError: the path is missing, not a regular file, unreadable or too large.
+    """
+    return _read_path(Path(path), max_file_bytes)
+
+
 def describe(image: Any) -> str:
     """A short name for an input, as used in errors and reports."""
     if isinstance(image, PreparedImage):
