@@ -7,8 +7,9 @@ file small on disk, except the sparse one, which has no blocks): long thin strip
 1x83,886,338 RGBA, one-colour 9000x9000 RGB and RGBA PNGs, a 20000x20000 PNG bomb, a
 GIF of 1,000 frames, a TIFF of 200 pages, a 4000x3000 CMYK JPEG and 16-bit grey PNG, a
 sparse 3 GiB ``.jpg``, a FIFO, a socket and a link to ``/dev/zero`` named ``.jpg``, and
-``/dev/zero`` itself; and the case of issue 22, 24 one-colour 9000x9000 PNGs (6 MB in
-all) given to ``dedup`` at once.
+``/dev/zero`` itself; all of these in one ``embed_many`` call (issue 22 saw 21 GB and
+an OOM kill there); and 24 one-colour 9000x9000 PNGs (6 MB in all) given to ``dedup``
+at once.
 
 Each row runs in a fresh Python process with an ``ImagePrism`` of every dimension at hand:
 ``hash`` and ``style`` (MobileNetV2 from ``--model``, by default the shared
@@ -167,6 +168,10 @@ def build(folder: Path) -> list[tuple[str, str, list[str]]]:
     zero.symlink_to("/dev/zero")
     one("link to /dev/zero named .jpg", zero)
     one("/dev/zero", Path("/dev/zero"))
+    everything = [path for _, _, paths in rows for path in paths]
+    rows.append(
+        (f"embed_many of the {len(everything)} inputs above at once", "embed_many", everything)
+    )
     many = []
     for index in range(24):
         path = folder / f"many_{index:02}.png"
