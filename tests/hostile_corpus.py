@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import importlib
 import io
+import os
+import socket
 import struct
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -532,6 +535,36 @@ def _tiny(c: _Writer) -> None:
     c.lossy("jpeg_1x500_rotated", ".jpg", rotated, (500, 1), RED)
 
 
+def blp2(width: int, height: int, *, size: int = 284) -> bytes:
+    """A BLP2 header declaring ``width`` x ``height`` RGBA (palette-coded), padded to ``size``."""
+    header = b"BLP2" + struct.pack("<iBBBB", 1, 1, 8, 0, 0) + struct.pack("<II", width, height)
+    return header + bytes(max(0, size - len(header)))
+
+
+def _thin(c: _Writer) -> None:
+    """Long thin strips: few pixels, but a model would scale the short side up to its input."""
+    for width, height in ((1, 20000), (1, 5000), (20000, 1), (3, 9000)):
+        row = bytes(-(-width // 8))  # 1-bit grey rows of zeros: a file of about 150 bytes
+        c.refused(f"thin_png_{width}x{height}", ".png", png(width, height, 1, 0, row), "1:")
+    # At the limit (1:1000) a strip loads; a model sees its centre square, resized.
+    c.loads("thin_png_1x1000", ".png", png(1, 1000, 8, 2, bytes(3)), (1, 1000), (0, 0, 0))
+    strip = encode(Image.new("RGB", (4000, 2), RED), "JPEG", quality=95)
+    c.refused("thin_jpeg_4000x2", ".jpg", strip, "aspect ratio")
+    # 284 bytes declaring 1x83,886,338 RGBA: under the pixel limit, 320 MiB of pixels.
+    c.refused("thin_blp_1x83886338_rgba", ".blp", blp2(1, 83_886_338), "aspect ratio")
+
+
+def _many_frames(c: _Writer) -> None:
+    """Many frames or pages: the first is the image, the rest are never decoded."""
+    colours = [(255 - index % 256, index // 256 * 40, 0) for index in range(1000)]
+    frames = [Image.new("RGB", (16, 16), colour) for colour in colours]
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=10)
+    c.loads("gif_1000_frames", ".gif", gif, (16, 16), RED)
+    pages = [Image.new("L", (8, 8), 10)] * 200
+    tiff_pages = encode(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+    c.loads("tiff_200_pages", ".tiff", tiff_pages, (8, 8), (10, 10, 10))
+
+
 def _bombs(c: _Writer) -> None:
     """Images over the pixel limit: refused from their header, before any decoding."""
     # 20000x20000 of one colour: 400 M pixels in a 50 kB file (1-bit rows of zeros).
@@ -671,7 +704,43 @@ _SECTIONS = (
     _cmyk_and_icc,
     _tiny,
     _bombs,
+    _thin,
+    _many_frames,
     _expanding_data,
     _exif,
     _heic_and_avif,
 )
+
+
+# ---------------------------------------------------------------- special files
+
+
+def special_files(folder: Path) -> dict[str, Path]:
+    """Paths that are not images to read: a FIFO, a socket and a device named ``.jpg``, a
+    sparse 3 GiB ``.jpg`` (no disk blocks), ``/dev/zero`` itself; created in ``folder``.
+
+    Each must be refused before it is read; a FIFO opened for reading would block
+    forever, ``/dev/zero`` never ends, and the sparse file would take 3 GiB of memory.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"dev_zero": Path("/dev/zero")}
+    fifo = folder / "fifo.jpg"
+    os.mkfifo(fifo)
+    paths["fifo"] = fifo
+    device = folder / "zero.jpg"
+    device.symlink_to("/dev/zero")
+    paths["device_link"] = device
+    sparse = folder / "sparse_3gb.jpg"
+    with sparse.open("wb") as file:
+        file.write(encode(Image.new("RGB", (8, 8), RED), "JPEG"))
+        file.truncate(3 * 2**30)
+    paths["sparse_3gb"] = sparse
+    sock_path = folder / "s.jpg"
+    if len(os.fsencode(sock_path)) > 100:  # AF_UNIX paths must be short
+        sock_path = Path(tempfile.mkdtemp(prefix="ip-")) / "s.jpg"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(sock_path))  # the socket file stays after close
+    link = folder / "socket.jpg"
+    link.symlink_to(sock_path)
+    paths["socket"] = link
+    return paths

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from imageprism import HashConfig, ImagePrism, prepare
 from imageprism.builtins.hash import HashDimension
+from imageprism.errors import ConfigError
 from imageprism.io.images import PreparedImage
 from imageprism.plugin.testing import DimensionContractTests
 
@@ -42,6 +43,14 @@ def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
 def test_hash_config_rejects_bad_values(bad):
     with pytest.raises(ValidationError):
         HashConfig(**bad)
+
+
+def test_hash_size_has_an_upper_bound_with_a_clear_message():
+    HashConfig(hash_size=64)  # the largest allowed
+    with pytest.raises(ValidationError, match="less than or equal to 64"):
+        HashConfig(hash_size=65)
+    with pytest.raises(ConfigError, match=r"hash_size: .*less than or equal to 64.*got 100000"):
+        ImagePrism(config={"hash": {"hash_size": 100_000}})
 
 
 def test_hash_config_is_frozen():

@@ -733,16 +733,22 @@ def test_prepare_does_not_decode_pixels(decodes: list[str]) -> None:
     assert decodes == []
 
 
-def test_png_is_decoded_once_for_all_scales(decodes: list[str]) -> None:
+def test_png_scale_and_coarser_ones_come_from_one_decode_that_is_not_kept(
+    decodes: list[str],
+) -> None:
     prepared = prepare(encode(noise(1024, 768), "PNG"))
     decodes.clear()
+    medium = prepared.rgb(min_side=100)
+    assert medium.size == (256, 192)
     small = prepared.rgb(min_side=32)
     assert small.size == (128, 96)
     assert min(small.size) >= 32
-    assert prepared.rgb(min_side=100).size == (256, 192)
-    assert prepared.rgb().size == (1024, 768)
     assert prepared.rgb(min_side=32) is small
     assert len(decodes) == 1
+    # The full decode was dropped: only the scales asked for (and coarser ones) stay.
+    assert all(image.size[0] <= 256 for image in prepared._scales.values())
+    assert prepared.rgb().size == (1024, 768)  # asked for: decoded again, and kept
+    assert len(decodes) == 2
 
 
 def test_png_reduced_scale_is_a_box_reduction_of_the_full_image() -> None:

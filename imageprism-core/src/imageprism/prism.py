@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from imageprism.cache import EmbeddingCache
 from imageprism.dedup.engine import Backend, dedup_embeddings, groups_of
+from imageprism.environment import BATCH_MEMORY
 from imageprism.errors import (
     ConfigError,
     ConfigTypeError,
@@ -34,7 +36,15 @@ from imageprism.errors import (
 )
 from imageprism.index.index import ImageIndex, IndexBackend
 from imageprism.index.manifest import use_prism_builder
-from imageprism.io.images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe, prepare
+from imageprism.io.images import (
+    DEFAULT_MAX_ASPECT_RATIO,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_PIXELS,
+    ImageInput,
+    PreparedImage,
+    describe,
+    prepare,
+)
 from imageprism.plugin.dimension import Dimension, dimension_problem
 from imageprism.plugin.registry import PluginInfo, Registry, get_registry
 from imageprism.plugin.specs import ProfileSpec
@@ -53,6 +63,10 @@ if TYPE_CHECKING:
     from imageprism.io.store import EmbeddingStore
 
 Embeddings = dict[str, np.ndarray | None]
+DEFAULT_BATCH_MEMORY = 512 * 2**20
+"""Memory budget of one batch (512 MiB) when neither ``batch_memory`` nor the
+``IMAGEPRISM_BATCH_MEMORY`` environment variable sets it."""
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 Progress = Callable[[int, int | None], None]
 """``progress(done, total)``: how many inputs are processed so far, of how many (None: unknown)."""
 
@@ -83,6 +97,55 @@ def _owner(plugin: PluginInfo | None) -> str:
     if plugin is None:
         return "an unregistered plugin"
     return f"plugin {plugin.name!r} ({plugin.distribution or 'unknown distribution'})"
+
+
+def _batch_memory(value: int | None) -> int:
+    """The batch memory budget: ``value``, else the environment variable, else the default."""
+    if value is None:
+        text = os.environ.get(BATCH_MEMORY, "").strip()
+        if not text:
+            return DEFAULT_BATCH_MEMORY
+        match = re.fullmatch(r"(\d+)\s*([KMG]?)(?:I?B)?", text.upper())
+        if match is None or int(match[1]) < 1:
+            raise ConfigError(
+                f"{BATCH_MEMORY} must be a number of bytes >= 1, optionally with a suffix "
+                f"K, M or G (e.g. 512M), got {text!r}"
+            )
+        return int(match[1]) * _UNITS[match[2]]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"batch_memory must be a number of bytes >= 1, got {value!r}")
+    return value
+
+
+def _input_bytes(image: ImageInput) -> int:
+    """Bytes an input will take once read (0 where unknown before reading)."""
+    if isinstance(image, bytes | bytearray | memoryview):
+        return len(image)
+    if isinstance(image, str | os.PathLike):
+        try:
+            return max(0, os.stat(image).st_size)
+        except (OSError, ValueError):
+            return 0
+    return 0
+
+
+def _by_memory(
+    items: list[tuple[int, PreparedImage]], budget: int
+) -> list[list[tuple[int, PreparedImage]]]:
+    """``items`` cut, in order, into runs whose footprints sum to at most ``budget``.
+
+    An image over the budget by itself forms a run of one.
+    """
+    runs: list[list[tuple[int, PreparedImage]]] = []
+    used = budget
+    for item in items:
+        cost = item[1].footprint
+        if used + cost > budget:
+            runs.append([])
+            used = 0
+        runs[-1].append(item)
+        used += cost
+    return runs
 
 
 def _check_embeddings(out: list[Any], count: int) -> None:
@@ -130,8 +193,19 @@ class ImagePrism:
             ``"renormalize"`` (weights rescaled over the dimensions that scored).
         cache_size: Most embeddings the default cache keeps (0 disables it).
         cache: An embedding cache to use (and share) instead of a new one.
-        max_pixels: Refuse images with more pixels than this.
+        max_pixels: Refuse images with more pixels than this (checked from the
+            header, before any pixel is decoded).
+        max_aspect_ratio: Refuse images whose long side is more than this many
+            times their short side (default 1000, i.e. 1:1000).
+        max_file_bytes: Refuse files (and bytes, file objects) larger than this
+            (default 256 MiB); paths that are not regular files (FIFOs, sockets,
+            devices) are always refused, before being opened.
         batch_size: Images per ``embed_batch`` call.
+        batch_memory: Memory budget of a batch in bytes (default: the
+            ``IMAGEPRISM_BATCH_MEMORY`` environment variable, else 512 MiB). A batch
+            of ``embed_many``/``dedup``/``index`` is cut so that the images in flight,
+            counted as their encoded bytes plus 4 bytes a pixel, stay within it; an
+            image over the budget by itself is embedded alone.
         threads: Chunks of ``batch_size`` images embedded at once in a batch call
             (``embed_many``, ``dedup``); default: 2 on machines with 2 or more cores.
             Decoding and resizing release the GIL, so threads help.
@@ -160,7 +234,10 @@ class ImagePrism:
         cache_size: int | None = None,
         cache: EmbeddingCache | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         batch_size: int = 32,
+        batch_memory: int | None = None,
         threads: int | None = None,
         registry: Registry | None = None,
         store: EmbeddingStore | str | os.PathLike[str] | None = None,
@@ -175,6 +252,19 @@ class ImagePrism:
             raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
             raise ConfigError(f"max_pixels must be an integer >= 1, got {max_pixels!r}")
+        if (
+            isinstance(max_aspect_ratio, bool)
+            or not isinstance(max_aspect_ratio, int | float)
+            or not max_aspect_ratio >= 1  # NaN too
+        ):
+            raise ConfigError(f"max_aspect_ratio must be a number >= 1, got {max_aspect_ratio!r}")
+        if (
+            isinstance(max_file_bytes, bool)
+            or not isinstance(max_file_bytes, int)
+            or max_file_bytes < 1
+        ):
+            raise ConfigError(f"max_file_bytes must be an integer >= 1, got {max_file_bytes!r}")
+        self.batch_memory = _batch_memory(batch_memory)
         if threads is None:
             threads = min(2, os.cpu_count() or 1)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -183,6 +273,8 @@ class ImagePrism:
         self._registry = registry if registry is not None else get_registry()
         self.missing_scores: MissingScores = missing_scores
         self.max_pixels = max_pixels
+        self.max_aspect_ratio = max_aspect_ratio
+        self.max_file_bytes = max_file_bytes
         self.batch_size = batch_size
         if cache is not None and cache_size is not None:
             raise ConfigError("pass either cache= or cache_size=, not both")
@@ -361,11 +453,20 @@ class ImagePrism:
     def _pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="imageprism")
 
+    def _prepare_one(self, image: ImageInput) -> PreparedImage:
+        """``prepare`` with this prism's limits."""
+        return prepare(
+            image,
+            max_pixels=self.max_pixels,
+            max_aspect_ratio=self.max_aspect_ratio,
+            max_file_bytes=self.max_file_bytes,
+        )
+
     def _prepare(self, image: ImageInput) -> PreparedImage | ImageLoadError:
         """Read, check and digest one input (in a worker thread: hashing releases the GIL)."""
         before = self._file_state(image)
         try:
-            prepared = prepare(image, max_pixels=self.max_pixels)
+            prepared = self._prepare_one(image)
             prepared.digest  # noqa: B018 (computed here, off the main thread)
         except ImageLoadError as err:
             return err
@@ -514,6 +615,11 @@ class ImagePrism:
     ) -> tuple[list[Embeddings | None], list[ImageFailure], list[str], list[str | None]]:
         """Embed inputs a few batches at a time, so only those images are in memory.
 
+        Inputs are read ``batch_size * threads`` at a time, or fewer once their bytes
+        reach ``batch_memory``; the images read are embedded in runs whose footprints
+        (encoded bytes and a full decode) stay within ``batch_memory``, and each
+        image's decodes are released as soon as its run is embedded.
+
         Returns embeddings, failures, sources and content digests (None where the
         input could not be read) in input order.
         """
@@ -541,22 +647,28 @@ class ImagePrism:
                     digests[index] = item.digest
                     chunk.append((index, item))
             waiting.clear()
-            results, failed = self._embed_prepared([image for _, image in chunk])
-            for position, (index, image) in enumerate(chunk):
-                if position in failed:
-                    errors.append(ImageFailure(index, image.source, _reason(failed[position])))
-                else:
-                    embeddings[index] = results[position]
+            del ready
+            for run in _by_memory(chunk, self.batch_memory):
+                results, failed = self._embed_prepared([image for _, image in run])
+                for position, (index, image) in enumerate(run):
+                    if position in failed:
+                        errors.append(ImageFailure(index, image.source, _reason(failed[position])))
+                    else:
+                        embeddings[index] = results[position]
+                    image.release()  # its decodes are no longer needed: free them now
             if progress is not None:
                 progress(len(sources), total)
 
+        read = 0  # bytes the waiting inputs will take once read
         for index, image in enumerate(images):
             sources.append(describe(image))
             embeddings.append(None)
             digests.append(None)
             waiting.append((index, image))
-            if len(waiting) >= self.batch_size * self.threads:
+            read += _input_bytes(image)
+            if len(waiting) >= self.batch_size * self.threads or read >= self.batch_memory:
                 flush()
+                read = 0
         if waiting:
             flush()
         errors.sort(key=lambda failure: failure.index)
@@ -574,9 +686,7 @@ class ImagePrism:
             ImageLoadError: the image cannot be loaded (names the source).
             DimensionError: a dimension failed on the image (names the plugin and the image).
         """
-        results, failed = self._embed_prepared(
-            [prepare(image, max_pixels=self.max_pixels)], alone=True
-        )
+        results, failed = self._embed_prepared([self._prepare_one(image)], alone=True)
         if failed:
             raise failed[0]
         return results[0]
@@ -616,7 +726,7 @@ class ImagePrism:
             ImageLoadError: either image cannot be loaded (names the source).
             DimensionError: a dimension failed on an image (names the plugin and the image).
         """
-        pair = [prepare(image, max_pixels=self.max_pixels) for image in (image_a, image_b)]
+        pair = [self._prepare_one(image) for image in (image_a, image_b)]
         results, failed = self._embed_prepared(pair)
         if failed:
             raise failed[min(failed)]

@@ -46,13 +46,19 @@ def _popcount_words(values: np.ndarray) -> np.ndarray:
     return _POPCOUNT[values.view(np.uint8)].reshape(*values.shape, 8).sum(axis=-1)
 
 
+MAX_HASH_SIZE = 64
+"""Largest ``HashConfig.hash_size``: 4096-bit hashes from a 256-pixel square."""
+
+
 class HashConfig(DimensionConfig):
     """Configuration of the hash dimension.
 
     Attributes:
         algorithms: Which hashes to compute, any non-empty subset of
             ``("phash", "dhash", "ahash")``, in this order in the embedding.
-        hash_size: Side of each hash in bits (>= 4): a hash has ``hash_size**2`` bits.
+        hash_size: Side of each hash in bits, 4 to 64: a hash has ``hash_size**2``
+            bits. The bound keeps the work per image small (pHash resizes to a
+            ``4 * hash_size`` square and takes its DCT; 64 gives 4096-bit hashes).
         combine: How the per-algorithm scores become one: ``"mean"``, ``"max"`` or ``"min"``.
         flip: Also hash the mirrored image, so a horizontal flip still matches
             (the score takes the better orientation). Costs little: the mirror is
@@ -66,7 +72,7 @@ class HashConfig(DimensionConfig):
     """
 
     algorithms: tuple[HashAlgorithm, ...] = ("phash", "dhash", "ahash")
-    hash_size: int = Field(default=8, ge=4)
+    hash_size: int = Field(default=8, ge=4, le=MAX_HASH_SIZE)
     combine: Literal["mean", "max", "min"] = "mean"
     flip: bool = True
     windows: tuple[float, ...] = (1.0, 0.7, 0.5)

@@ -107,7 +107,11 @@ from imageprism.errors import ConfigError, ImagePrismError
 from imageprism.index.embeddings_file import arrow_embeddings, numpy_embeddings, write_embeddings
 from imageprism.index.index import ImageIndex
 from imageprism.index.manifest import IndexFileError, prism_for
-from imageprism.io.images import DEFAULT_MAX_PIXELS
+from imageprism.io.images import (
+    DEFAULT_MAX_ASPECT_RATIO,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_PIXELS,
+)
 from imageprism.prism import ImagePrism
 from imageprism.results import ImageFailure
 from imageprism.runtime.optional import require
@@ -149,7 +153,12 @@ class EmbedConfig(BaseModel):
         config: Per dimension, the fields of its config (a config model is turned into them).
         missing_scores: ``"zero"`` or ``"renormalize"``.
         max_pixels: Refuse images with more pixels than this.
+        max_aspect_ratio: Refuse images whose long side is more than this many times
+            their short side.
+        max_file_bytes: Refuse images (files or bytes) larger than this.
         batch_size: Images per ``embed_batch`` call.
+        batch_memory: Memory budget of a batch in bytes (default: the worker's
+            ``IMAGEPRISM_BATCH_MEMORY``, else 512 MiB).
         threads: Threads per worker (default 1: Ray already runs one actor per CPU).
         cache_size: Embeddings each worker's cache keeps (default, ``ImagePrism``'s).
         image_column: The input column with each image's bytes or path.
@@ -164,7 +173,10 @@ class EmbedConfig(BaseModel):
     config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     missing_scores: MissingScores = "zero"
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
+    max_aspect_ratio: float = Field(default=DEFAULT_MAX_ASPECT_RATIO, ge=1)
+    max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=1)
     batch_size: int = Field(default=32, ge=1)
+    batch_memory: int | None = Field(default=None, ge=1)
     threads: int = Field(default=1, ge=1)
     cache_size: int | None = Field(default=None, ge=0)
     image_column: str = "bytes"
@@ -197,7 +209,10 @@ class EmbedConfig(BaseModel):
             missing_scores=self.missing_scores,
             cache_size=self.cache_size,
             max_pixels=self.max_pixels,
+            max_aspect_ratio=self.max_aspect_ratio,
+            max_file_bytes=self.max_file_bytes,
             batch_size=self.batch_size,
+            batch_memory=self.batch_memory,
             threads=self.threads,
         )
         clashing = {self.id_column, ERROR_COLUMN, SETTINGS_COLUMN} & set(prism.dimensions)

@@ -23,12 +23,23 @@ Rules every dimension sees the same way:
   refused before decoding, as a decompression bomb. The limit also bounds the
   memory of a decode: at its peak about 16 bytes per pixel for LA, PA and float
   images, 4 to 12 for the other modes, besides the encoded bytes.
+- An image whose long side is more than ``max_aspect_ratio`` (default 1000)
+  times its short side is refused from its header too: no dimension can make
+  sense of a 1x20000 strip, and scaling its short side up to a model's input
+  would make millions of pixels out of a few.
+- A file is read into memory only if it is a regular file (FIFOs, sockets,
+  devices and ``/dev/zero`` are refused from ``os.stat``, never read, so they
+  cannot hang or exhaust memory) of at most ``max_file_bytes`` (default
+  256 MiB); bytes and file objects get the same limit.
 - HEIC and AVIF files need a Pillow plugin: pillow-heif for HEIC (registered
   when the first HEIC file comes), and for AVIF a Pillow built with AVIF
   support or pillow-avif-plugin. Without it, the error says what to install.
 - A PreparedImage decodes lazily and at most once per scale: a dimension asks
   for the smallest size it needs, and a JPEG is then decoded with DCT scaling
-  (Pillow's ``draft``), which is far cheaper than a full decode.
+  (Pillow's ``draft``), which is far cheaper than a full decode. Other formats
+  are decoded in full and box-reduced; the full decode is then dropped (it is
+  kept only when a caller asks for full resolution), so a prepared image waiting
+  in a batch holds its encoded bytes and small scales, not megapixels.
 - Every failure raises ``ImageLoadError`` naming the source and the cause.
 """
 
@@ -39,6 +50,7 @@ import hashlib
 import importlib
 import io
 import os
+import stat
 import struct
 import threading
 from pathlib import Path
@@ -54,6 +66,12 @@ ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview
 
 DEFAULT_MAX_PIXELS = 89_478_485
 """Pixel limit of a single image (Pillow's own decompression-bomb threshold)."""
+
+DEFAULT_MAX_ASPECT_RATIO = 1000
+"""Largest ratio of an image's long side to its short side (1:1000); beyond, it is refused."""
+
+DEFAULT_MAX_FILE_BYTES = 256 * 2**20
+"""Largest file (or bytes, or file object) read into memory as one image: 256 MiB."""
 
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -80,14 +98,26 @@ _plugins_lock = threading.Lock()
 _SCALES = (8, 4, 2, 1)  # the scales JPEG DCT decoding offers; others use the same
 
 
+_BAND_PIXELS = 1 << 16  # pixels per band when alpha is flattened: under a MB of temporaries
+
+
 def _flatten_alpha(image: Image.Image) -> Image.Image:
-    if image.mode == "La":  # Pillow cannot convert La to RGBA directly
-        image = image.convert("LA")
-    rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no needless copy
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    composite = Image.alpha_composite(white, rgba)
-    del white, rgba  # before the RGB copy: less memory at the peak
-    return composite.convert("RGB")
+    """Composite onto white, band by band: at the peak the decode, the RGB result and one
+    band's temporaries (not three full-size copies)."""
+    width, height = image.size
+    out = Image.new("RGB", image.size)
+    rows = max(1, _BAND_PIXELS // max(1, width))
+    white = Image.new("RGBA", (width, min(rows, height)), (255, 255, 255, 255))
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(top + rows, height)))
+        if band.mode == "La":  # Pillow cannot convert La to RGBA directly
+            band = band.convert("LA")
+        if band.mode != "RGBA":
+            band = band.convert("RGBA")
+        if band.size != white.size:
+            white = white.crop((0, 0, *band.size))
+        out.paste(Image.alpha_composite(white, band).convert("RGB"), (0, top))
+    return out
 
 
 # The 16-bit and float rules work on one copy of the pixels, in place, and free it
@@ -245,6 +275,18 @@ def _unidentified(data: bytes) -> str:
     return "not an image Pillow can read"
 
 
+def _check_aspect(source: str, size: tuple[int, int], limit: float) -> None:
+    """Refuse an image whose long side is more than ``limit`` times its short side."""
+    long, short = max(size), min(size)
+    if short >= 1 and long > limit * short:
+        raise ImageLoadError(
+            source,
+            f"{size[0]}x{size[1]} has an aspect ratio of 1:{long / short:.0f}, beyond the "
+            f"limit of 1:{limit:g} (max_aspect_ratio); no dimension can compare so thin "
+            "a strip; crop it, or raise max_aspect_ratio",
+        )
+
+
 def _reduce_factor(size: tuple[int, int], min_side: int | None, choices: tuple[int, ...]) -> int:
     """The largest factor in ``choices`` that keeps both sides >= ``min_side``."""
     if not min_side:
@@ -275,6 +317,7 @@ class PreparedImage:
         data: bytes | None = None,
         image: Image.Image | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO,
     ) -> None:
         self.source = source
         self._data = data
@@ -287,6 +330,7 @@ class PreparedImage:
         if image is not None:
             self.size = image.size
             self.format: str | None = None
+            _check_aspect(source, image.size, max_aspect_ratio)
             return
         header = self._open()
         self.format = header.format
@@ -301,8 +345,18 @@ class PreparedImage:
             )
         if width < 1 or height < 1:
             raise ImageLoadError(source, f"image has no pixels ({width}x{height})")
+        _check_aspect(source, (width, height), max_aspect_ratio)
         self._transpose = _transpose_of(header, self._data)
         self.size = (height, width) if self._transpose in _SWAPS_SIDES else (width, height)
+
+    @property
+    def footprint(self) -> int:
+        """Bytes this image may hold at its peak: its encoded bytes and a full RGBA decode.
+
+        A batch counts these against its memory budget (``ImagePrism(batch_memory=...)``).
+        """
+        width, height = self.size
+        return len(self._data or b"") + 4 * width * height
 
     def _open(self) -> Image.Image:
         assert self._data is not None
@@ -371,8 +425,12 @@ class PreparedImage:
             image.load()
             image = _orient(to_rgb(image), self._transpose)
             if not self._draftable and factor > 1:
-                # Keep the full decode: other scales of a non-JPEG reuse it.
-                self._scales[1] = image
+                # The full decode is dropped on return: only the scales asked for stay.
+                # The coarser scales, cheap to make now, are kept too (each is full.reduce,
+                # whatever the order of calls), so another dimension does not decode again.
+                for coarser in _SCALES:
+                    if coarser > factor and coarser not in self._scales:
+                        self._scales[coarser] = image.reduce(coarser)
                 image = image.reduce(factor)
         except ImageLoadError:
             raise
@@ -381,6 +439,13 @@ class PreparedImage:
                 self.source, f"cannot decode: {type(err).__name__}: {err}"
             ) from err
         return image
+
+    def release(self) -> None:
+        """Drop every decoded scale (the next ``rgb`` call decodes again); keeps the bytes."""
+        if self._data is None:
+            return  # an array or PIL input: its pixels are the input itself
+        with self._lock:
+            self._scales.clear()
 
     def __repr__(self) -> str:
         return f"PreparedImage({self.source!r}, size={self.size}, format={self.format})"
@@ -406,15 +471,122 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array), mode)
 
 
-def _read_path(path: Path) -> bytes:
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` is not read as an image (None: a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, not an image file"
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    return f"is {kind}, not a regular file; only regular files are read as images"
+
+
+def check_regular_file(path: str | os.PathLike[str]) -> None:
+    """Refuse, from ``os.stat`` alone, a path that is not a regular file (FIFO, socket, device).
+
+    For readers that open a file themselves (e.g. a video decoder): a FIFO opened for
+    reading blocks until a writer comes, and a device may never end.
+
+    Raises:
+        ImageLoadError: the path is missing, unreadable or not a regular file.
+    """
+    name = os.fspath(path)
     try:
-        return path.read_bytes()
+        problem = _not_regular(os.stat(path).st_mode)
     except FileNotFoundError as err:
-        raise ImageLoadError(str(path), "no such file") from err
-    except IsADirectoryError as err:
-        raise ImageLoadError(str(path), "is a directory, not an image file") from err
+        raise ImageLoadError(str(name), "no such file") from err
     except OSError as err:
-        raise ImageLoadError(str(path), f"cannot read: {err.strerror or err}") from err
+        raise ImageLoadError(str(name), f"cannot read: {err.strerror or err}") from err
+    if problem is not None:
+        raise ImageLoadError(str(name), problem)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (
+        f"{size} bytes exceeds the limit of {limit} bytes for one image (max_file_bytes); "
+        "raise max_file_bytes to read it"
+    )
+
+
+def _read_at_most(file: Any, limit: int, expected: int = 0) -> Any:
+    """Read to the end, or to one byte over ``limit``: in pieces, never a ``limit``-sized buffer.
+
+    (``read(n)`` on a real file allocates ``n`` bytes at once.) ``expected``: the
+    size the file should have, read in one piece. Returns what ``read`` gave: bytes,
+    or whatever a text-mode file object gives, for the caller to refuse.
+    """
+    first = file.read(min(expected, limit) + 1) if expected else b""
+    if not isinstance(first, bytes | bytearray):
+        return first
+    pieces = [first]
+    total = len(first)
+    while total <= limit:
+        piece = file.read(min(1 << 20, limit + 1 - total))
+        if not isinstance(piece, bytes | bytearray):
+            return piece
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _read_path(path: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_file_bytes``, checked before reading.
+
+    ``os.stat`` comes first, so a FIFO, socket or device is never opened for reading;
+    the file is then opened non-blocking and checked again (it may have been swapped
+    in between), and read up to one byte over the limit (it may have grown).
+    """
+    name = str(path)
+    try:
+        info = os.stat(path)
+        problem = _not_regular(info.st_mode)
+        if problem is not None:
+            raise ImageLoadError(name, problem)
+        if info.st_size > max_file_bytes:
+            raise ImageLoadError(name, _too_large(info.st_size, max_file_bytes))
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(fd)
+            problem = _not_regular(info.st_mode)
+            if problem is not None:
+                raise ImageLoadError(name, problem)
+            data = _read_at_most(file, max_file_bytes, expected=info.st_size)
+    except FileNotFoundError as err:
+        raise ImageLoadError(name, "no such file") from err
+    except IsADirectoryError as err:
+        raise ImageLoadError(name, "is a directory, not an image file") from err
+    except OSError as err:
+        raise ImageLoadError(name, f"cannot read: {err.strerror or err}") from err
+    except MemoryError as err:
+        raise ImageLoadError(name, "not enough memory to read the file") from err
+    if len(data) > max_file_bytes:
+        raise ImageLoadError(name, _too_large(len(data), max_file_bytes) + " (it grew)")
+    return data
+
+
+def read_image_bytes(
+    path: str | os.PathLike[str], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> bytes:
+    """The bytes of an image file, read as ``prepare`` reads a path.
+
+    Only a regular file is opened (checked with ``os.stat`` first), and only up to
+    ``max_file_bytes``.
+
+    Raises:
+        ImageLoadError: the path is missing, not a regular file, unreadable or too large.
+    """
+    return _read_path(Path(path), max_file_bytes)
 
 
 def describe(image: Any) -> str:
@@ -435,31 +607,47 @@ def describe(image: Any) -> str:
     return f"<{type(image).__name__}>"
 
 
-def prepare(image: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
+def prepare(
+    image: ImageInput,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> PreparedImage:
     """Turn any supported input into a PreparedImage (reading files, not decoding pixels).
 
     Args:
         image: A path, encoded bytes, a binary file object, a PIL image, a NumPy
             array, or a PreparedImage (returned as is).
         max_pixels: Refuse images with more pixels than this.
+        max_aspect_ratio: Refuse images whose long side is more than this many
+            times their short side.
+        max_file_bytes: Refuse files, bytes and file objects larger than this;
+            paths that are not regular files are refused before being opened.
 
     Raises:
-        ImageLoadError: the input is missing, unreadable, not an image, too
-            large, or of an unsupported type; the message names the source.
+        ImageLoadError: the input is missing, unreadable, not a regular file, not
+            an image, too large, too thin, or of an unsupported type; the message
+            names the source.
     """
     if isinstance(image, PreparedImage):
         return image
     source = describe(image)
+    limits: dict[str, Any] = {"max_pixels": max_pixels, "max_aspect_ratio": max_aspect_ratio}
     if isinstance(image, str | os.PathLike):
-        return PreparedImage(source, data=_read_path(Path(image)), max_pixels=max_pixels)
+        data = _read_path(Path(image), max_file_bytes)
+        return PreparedImage(source, data=data, **limits)
     if isinstance(image, bytes | bytearray | memoryview):
-        return PreparedImage(source, data=bytes(image), max_pixels=max_pixels)
+        if len(image) > max_file_bytes:
+            raise ImageLoadError(source, _too_large(len(image), max_file_bytes))
+        return PreparedImage(source, data=bytes(image), **limits)
     if isinstance(image, Image.Image):
         width, height = image.size
         if width * height > max_pixels:
             raise ImageLoadError(
                 source, f"{width * height} pixels exceeds the limit of {max_pixels}"
             )
+        _check_aspect(source, image.size, max_aspect_ratio)
         try:
             image.load()
             rgb = _orient(to_rgb(image), _transpose_of(image))
@@ -467,21 +655,23 @@ def prepare(image: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
             raise ImageLoadError(source, f"cannot decode: {type(err).__name__}: {err}") from err
         if rgb is image:
             rgb = image.copy()  # later changes to the caller's image must not leak in
-        return PreparedImage(source, image=rgb, max_pixels=max_pixels)
+        return PreparedImage(source, image=rgb, **limits)
     if isinstance(image, np.ndarray):
         if image.ndim >= 2 and image.shape[0] * image.shape[1] > max_pixels:
             raise ImageLoadError(source, f"array exceeds the limit of {max_pixels} pixels")
-        return PreparedImage(
-            source, image=to_rgb(_from_array(image, source)), max_pixels=max_pixels
-        )
+        return PreparedImage(source, image=to_rgb(_from_array(image, source)), **limits)
     if hasattr(image, "read"):
         try:
-            data = image.read()
+            data = _read_at_most(image, max_file_bytes)
+        except MemoryError as err:
+            raise ImageLoadError(source, "not enough memory to read the file object") from err
         except Exception as err:
             raise ImageLoadError(source, f"cannot read: {err}") from err
         if not isinstance(data, bytes | bytearray):
             raise ImageLoadError(source, "file object must be opened in binary mode")
-        return PreparedImage(source, data=bytes(data), max_pixels=max_pixels)
+        if len(data) > max_file_bytes:
+            raise ImageLoadError(source, _too_large(len(data), max_file_bytes))
+        return PreparedImage(source, data=bytes(data), **limits)
     raise ImageLoadError(
         source,
         f"unsupported input type {type(image).__name__}; expected a path, bytes, a binary "

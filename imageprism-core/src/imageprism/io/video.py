@@ -24,6 +24,7 @@ from PIL import Image
 
 from imageprism.errors import ConfigError, ImageLoadError
 from imageprism.io.atomic import atomic_write
+from imageprism.io.images import DEFAULT_MAX_PIXELS, check_regular_file
 from imageprism.runtime.optional import require
 from imageprism.scoring import check_threshold
 
@@ -178,6 +179,7 @@ def _frames(
     every_frames: int | None,
 ) -> Generator[Frame, None, None]:
     source = os.fspath(path)
+    check_regular_file(source)  # FFmpeg would block on a FIFO, and never end on a device
     failures = (av.FFmpegError, OSError, EOFError, MemoryError)
     try:
         container = av.open(source)
@@ -214,6 +216,12 @@ def _frames(
                 if time < next_time - _EPSILON:
                     continue
                 next_time = (math.floor((time + _EPSILON) / every_seconds) + 1) * every_seconds
+            if frame.width * frame.height > DEFAULT_MAX_PIXELS:
+                raise ImageLoadError(
+                    source,
+                    f"frames of {frame.width}x{frame.height} exceed the limit of "
+                    f"{DEFAULT_MAX_PIXELS} pixels of an image",
+                )
             try:
                 image = frame.to_image()
             except failures as err:
