@@ -21,7 +21,8 @@ def isolated_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(imageprism.runtime.hub, "_verified", {})
+    for memo in ("_verified", "_refused", "_derived", "_locks"):
+        monkeypatch.setattr(imageprism.runtime.hub, memo, {})
     monkeypatch.setattr(imageprism.runtime.onnx, "_sessions", {})
     return tmp_path
 

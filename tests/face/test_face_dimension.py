@@ -36,6 +36,14 @@ def test_face_config_keeps_the_01_positional_fields():
     assert FaceConfig().effective_embedder == "arcface"
 
 
+def test_face_threads_are_bounded_like_the_model_dimensions():
+    from imageprism import ConfigError
+
+    with pytest.raises(ConfigError, match="less than or equal to 64"):
+        ImagePrism(["face"], config={"face": {"intra_op_threads": 10**6}})
+    assert FaceConfig(intra_op_threads=64).intra_op_threads == 64
+
+
 def test_unknown_detector_names_the_choices():
     from imageprism import ConfigError
 

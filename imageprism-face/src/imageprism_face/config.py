@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from imageprism.plugin import DimensionConfig
+from imageprism.runtime.hub import MAX_INTRA_OP_THREADS
 
 
 class FaceConfig(DimensionConfig):
@@ -28,7 +29,8 @@ class FaceConfig(DimensionConfig):
         min_face_score: Detection score below which a face is ignored (default: the
             detector's own).
         intra_op_threads: ONNX Runtime intra-op threads (default: every core for a call
-            made alone, a share of them in the prism's batch calls).
+            made alone, a share of them in the prism's batch calls); at most
+            ``MAX_INTRA_OP_THREADS`` (64), so a config read from a file cannot ask for more.
     """
 
     embed_repo: str | None = None
@@ -40,7 +42,7 @@ class FaceConfig(DimensionConfig):
     detector: str = "ultraface"
     detector_path: Path | None = None
     min_face_score: float | None = Field(default=None, ge=0.0, le=1.0)
-    intra_op_threads: int | None = Field(default=None, ge=1)
+    intra_op_threads: int | None = Field(default=None, ge=1, le=MAX_INTRA_OP_THREADS)
 
     @field_validator("embedder", "detector")
     @classmethod

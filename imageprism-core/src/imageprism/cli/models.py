@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from imageprism.cli._common import EXIT_OK, add_json_option, print_json
+from imageprism.io.names import display_name
 from imageprism.plugin.registry import get_registry
 
 
@@ -64,7 +65,7 @@ def run_list(args: argparse.Namespace) -> int:
             if row["size"]
             else "size ?"
         )
-        where = row["path"] if row["cached"] else "not downloaded"
+        where = display_name(row["path"]) if row["cached"] else "not downloaded"
         print(f"{row['dimension']:<10} {row['file']}  {size}  {row['licence']}\n           {where}")
     return EXIT_OK
 
@@ -88,7 +89,7 @@ def run_pull(args: argparse.Namespace) -> int:
             path = resolve_model_file(model, dimension=name)
             pulled.append({"dimension": name, "file": model.describe(), "path": str(path)})
             if not args.json:
-                print(f"{name}: {model.describe()} -> {path}")
+                print(f"{name}: {model.describe()} -> {display_name(path)}")
     if args.json:
         print_json(pulled)
     return EXIT_OK

@@ -74,6 +74,15 @@ class DimensionConfig(PositionalFields, BaseModel):
 
     Subclass it for a plugin's config; positional arguments follow the field
     order, so ``HashConfig(("phash",), 16)`` works as it did in 0.1.
+
+    Configs travel in index and embeddings files, which are untrusted: a field that
+    says where a model comes from is refused there unless it is the pinned default
+    (or the caller passes ``trust_models=True``). Path-typed fields and fields named
+    ``repo_id``, ``filename``, ``revision``, ``sha256``, ``url``, ``path`` or ending in
+    ``_path``, ``_repo``, ``_file``, ``_revision``, ``_sha256``, ``_url``, ``_dir`` count;
+    mark any other such field with ``Field(json_schema_extra={"model_location": True})``
+    (or ``False`` to say a matching name is not one). Bound every field that sets a
+    resource (threads, sizes) with ``le=``: a file can carry any value.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
