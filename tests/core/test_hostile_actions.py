@@ -693,3 +693,26 @@ def test_tests_keep_the_undo_key_out_of_the_real_home_folder(tmp_path):
     key = _key_path()
     assert key.is_file() and Path.home() not in key.parents
     assert os.environ["IMAGEPRISM_CONFIG_DIR"] == str(key.parent)
+
+
+def test_the_keeper_policy_refuses_a_file_swapped_for_a_huge_one_without_reading_it(
+    tmp_path, monkeypatch
+):
+    from imageprism.actions import choose_keeper
+    from imageprism.errors import ImageLoadError
+
+    small, huge = tmp_path / "small.png", tmp_path / "huge.png"
+    Image.new("RGB", (8, 8), "red").save(small)
+    with huge.open("wb") as sparse:  # 300 MB on paper, nothing on disk
+        sparse.write(small.read_bytes())
+        sparse.truncate(300 * 2**20)
+    read_whole = Path.read_bytes
+
+    def no_whole_reads(path):
+        assert os.path.getsize(path) < 2**20, f"{path} was read whole"
+        return read_whole(path)
+
+    monkeypatch.setattr(Path, "read_bytes", no_whole_reads)
+    assert choose_keeper([small, small], "highest-resolution") == 0
+    with pytest.raises(ImageLoadError, match=r"huge\.png: .*max_file_bytes"):
+        choose_keeper([huge, small], "highest-resolution")

@@ -46,6 +46,7 @@ are what one plan is made of.)
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import sys
@@ -62,7 +63,7 @@ from imageprism.actions._files import (
     _unique_manifest_name,
 )
 from imageprism.errors import ConfigError, ImageLoadError
-from imageprism.io.images import PreparedImage
+from imageprism.io.images import PreparedImage, read_image_bytes
 from imageprism.io.names import display_name
 from imageprism.results import DedupResult
 
@@ -110,7 +111,14 @@ def _inspect(source: str, *, pixels: bool, digest: bool) -> _Info:
             raise ImageLoadError(source, "not a regular file")
         count, content = 0, None
         if pixels:
-            image = PreparedImage(source, data=Path(path).read_bytes(), max_pixels=sys.maxsize)
+            # read as the loader reads (regular file, size limit): the file may have been
+            # swapped since the dedup run; the pixel and aspect limits were applied then
+            image = PreparedImage(
+                source,
+                data=read_image_bytes(path),
+                max_pixels=sys.maxsize,
+                max_aspect_ratio=math.inf,
+            )
             count = image.size[0] * image.size[1]
             content = image.digest
         elif digest:
