@@ -5,6 +5,11 @@ version, checked on every open, so another program's database or a file from
 a newer imageprism is refused with a message naming it rather than misread.
 ``Database`` is the connection; ``SQLiteFile`` is what ``EmbeddingStore`` and
 ``NotDuplicates`` share on top of it (opening by kind, ``path``, closing, ``with``).
+
+Both files are untrusted input: a file stamped as ours must also hold exactly our
+tables, and every failure (damaged file, full disk, lock held too long, read-only
+file) becomes a ``StoreFileError`` that names the file, says what went wrong in
+words and what to do; the embedding store then degrades to "no store".
 """
 
 from __future__ import annotations
@@ -18,11 +23,34 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from imageprism.errors import StoreFileError
+from imageprism.io.names import display_name
 
 _BUSY_TIMEOUT = 30.0  # seconds to wait for another process's write to finish
 _CHUNK = 500  # values per IN (...) list, well under SQLite's parameter limit
 # The application id stamped into each kind of file ("IPRS", "IPND").
 _APPLICATION_IDS = {"embedding store": 0x49505253, "not-duplicates file": 0x49504E44}
+
+
+def _normal(statement: str | None) -> str:
+    """A CREATE statement with its white space collapsed, to compare schemas."""
+    return " ".join(str(statement).split())
+
+
+def _what_went_wrong(err: BaseException, damaged: str) -> str:
+    """``err`` (from SQLite) in words, with what to do; ``damaged``: the advice for a damaged
+    file."""
+    text = str(err).lower()
+    if "full" in text:
+        return f"its disk is full ({err}): free some space"
+    if "locked" in text or "busy" in text:
+        return f"another process holds it locked ({err}): wait for it to finish"
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return f"it cannot be written ({err}): check the permissions of the file and its folder"
+    if isinstance(err, MemoryError):
+        return "it holds a value too large to read into memory: the file is damaged; " + damaged
+    if isinstance(err, sqlite3.OperationalError) and "i/o" not in text:
+        return f"{err}: the file is damaged or not one this imageprism wrote; {damaged}"
+    return f"it is damaged ({err}); {damaged}"
 
 
 class Database:
@@ -40,6 +68,10 @@ class Database:
         schema: The statements creating a new file's tables.
         synchronous: ``PRAGMA synchronous`` in WAL mode: ``NORMAL`` survives a killed
             process (not a power cut), ``FULL`` survives both.
+        damaged: What to do about a damaged file, said in every message about one
+            (e.g. "delete it to start afresh" for a cache).
+        check_integrity: Run ``PRAGMA quick_check`` on open (reads the whole file: for
+            small files whose damage must be found before they are used).
 
     Raises:
         StoreFileError: the file cannot be created or opened, is not SQLite, is another
@@ -54,36 +86,51 @@ class Database:
         version: int,
         schema: Sequence[str],
         synchronous: str = "FULL",
+        damaged: str = "move it aside",
+        check_integrity: bool = False,
     ) -> None:
         self.path = Path(path).expanduser()
         self.kind = kind
+        self.damaged = damaged
         self._lock = threading.Lock()
+        shown = display_name(self.path)
         if self.path.is_dir():
-            raise StoreFileError(f"{kind} {self.path} is a folder; give a file name")
+            raise StoreFileError(f"{kind} {shown} is a folder; give a file name")
+        if self.path.exists() and not self.path.is_file():
+            raise StoreFileError(f"{kind} {shown} is not a regular file; give a file name")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreFileError(
-                f"cannot create the folder of {kind} {self.path}: {err.strerror or err}"
+                f"cannot create the folder of {kind} {shown}: {err.strerror or err}"
             ) from err
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as err:
-            raise StoreFileError(f"cannot open {kind} {self.path}: {err}") from err
+            raise StoreFileError(
+                f"cannot open {kind} {shown}: {_what_went_wrong(err, damaged)}"
+            ) from err
         try:
             self._check(_APPLICATION_IDS[kind], version, schema)
+            if check_integrity:
+                self._check_integrity()
             # WAL: readers never wait for a writer, and a commit is one append.
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
         except StoreFileError:
             self._db.close()
             raise
-        except sqlite3.DatabaseError as err:
+        except sqlite3.OperationalError as err:
             self._db.close()
             raise StoreFileError(
-                f"{self.path} is not an imageprism {kind} (cannot read it as SQLite: {err})"
+                f"cannot open {kind} {shown}: {_what_went_wrong(err, damaged)}"
+            ) from err
+        except (sqlite3.DatabaseError, MemoryError) as err:
+            self._db.close()
+            raise StoreFileError(
+                f"{shown} is not an imageprism {kind} (cannot read it as SQLite: {err}); {damaged}"
             ) from err
 
     def _stamp(self) -> tuple[int, int, int]:
@@ -107,21 +154,42 @@ class Database:
             other = next((k for k, i in _APPLICATION_IDS.items() if i == found_id), None)
             what = f"an imageprism {other}" if other else "an SQLite database of another program"
             raise StoreFileError(
-                f"{self.path} is {what}, not an imageprism {self.kind}; give another file name"
+                f"{display_name(self.path)} is {what}, not an imageprism {self.kind}; give "
+                "another file name"
             )
         if found_version != version:
             raise StoreFileError(
-                f"{self.kind} {self.path} has schema version {found_version}, and this "
-                f"imageprism reads version {version} only: use the imageprism that wrote it, "
-                "or another file"
+                f"{self.kind} {display_name(self.path)} has schema version {found_version}, and "
+                f"this imageprism reads version {version} only: use the imageprism that wrote "
+                "it, or another file"
+            )
+        statements = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+        ).fetchall()
+        if sorted(_normal(sql) for (sql,) in statements) != sorted(map(_normal, schema)):
+            raise StoreFileError(
+                f"{self.kind} {display_name(self.path)} is stamped as one but does not hold "
+                f"its tables: it is damaged or was altered; {self.damaged}"
+            )
+
+    def _check_integrity(self) -> None:
+        problems = self._db.execute("PRAGMA quick_check(5)").fetchall()
+        if problems != [("ok",)]:
+            found = "; ".join(str(row[0]) for row in problems)
+            raise StoreFileError(
+                f"{self.kind} {display_name(self.path)} is damaged (SQLite finds: {found}); "
+                f"{self.damaged}"
             )
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as err:
-            raise StoreFileError(f"{self.kind} {self.path}: {type(err).__name__}: {err}") from err
+        except (sqlite3.Error, MemoryError) as err:
+            raise StoreFileError(
+                f"{self.kind} {display_name(self.path)} cannot be used: "
+                f"{_what_went_wrong(err, self.damaged)}"
+            ) from err
 
     def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one query."""
@@ -193,6 +261,10 @@ class SQLiteFile:
     """The statements creating a new file's tables."""
     _SYNCHRONOUS: ClassVar[str] = "FULL"
     """``PRAGMA synchronous`` (see ``Database``)."""
+    _DAMAGED: ClassVar[str] = "move it aside"
+    """What to do about a damaged file (see ``Database``)."""
+    _CHECK_INTEGRITY: ClassVar[bool] = False
+    """Whether opening checks the whole file (see ``Database``)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._db = Database(
@@ -201,6 +273,8 @@ class SQLiteFile:
             version=self._VERSION,
             schema=self._SCHEMA,
             synchronous=self._SYNCHRONOUS,
+            damaged=self._DAMAGED,
+            check_integrity=self._CHECK_INTEGRITY,
         )
         self.path = self._db.path
 
