@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,7 @@ from imageprism.io.names import display_name
 
 _BUSY_TIMEOUT = 30.0  # seconds to wait for another process's write to finish
 _CHUNK = 500  # values per IN (...) list, well under SQLite's parameter limit
+_FULL = 1024 * 1024  # bytes free under which an I/O error is taken for a full disk
 # The application id stamped into each kind of file ("IPRS", "IPND").
 _APPLICATION_IDS = {"embedding store": 0x49505253, "not-duplicates file": 0x49504E44}
 
@@ -36,19 +38,37 @@ def _normal(statement: str | None) -> str:
     return " ".join(str(statement).split())
 
 
-def _what_went_wrong(err: BaseException, damaged: str) -> str:
+def _text(data: bytes) -> str:
+    """A TEXT value as read back: bytes that are not UTF-8 kept as lone surrogates, so a
+    damaged value is a row to refuse, not an exception out of the query."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _disk_is_full(path: Path) -> bool:
+    """Whether the file system of ``path`` (or of its folder) has (almost) no room left."""
+    for where in (path, path.parent):
+        try:
+            return shutil.disk_usage(where).free < _FULL
+        except OSError:
+            continue
+    return False
+
+
+def _what_went_wrong(err: BaseException, damaged: str, path: Path) -> str:
     """``err`` (from SQLite) in words, with what to do; ``damaged``: the advice for a damaged
     file."""
     text = str(err).lower()
-    if "full" in text:
+    if "full" in text or ("i/o" in text and _disk_is_full(path)):
         return f"its disk is full ({err}): free some space"
+    if "i/o" in text:
+        return f"the disk reported an error ({err}): check the disk, or {damaged}"
     if "locked" in text or "busy" in text:
         return f"another process holds it locked ({err}): wait for it to finish"
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return f"it cannot be written ({err}): check the permissions of the file and its folder"
     if isinstance(err, MemoryError):
         return "it holds a value too large to read into memory: the file is damaged; " + damaged
-    if isinstance(err, sqlite3.OperationalError) and "i/o" not in text:
+    if isinstance(err, sqlite3.OperationalError):
         return f"{err}: the file is damaged or not one this imageprism wrote; {damaged}"
     return f"it is damaged ({err}); {damaged}"
 
@@ -110,8 +130,9 @@ class Database:
             )
         except sqlite3.Error as err:
             raise StoreFileError(
-                f"cannot open {kind} {shown}: {_what_went_wrong(err, damaged)}"
+                f"cannot open {kind} {shown}: {_what_went_wrong(err, damaged, self.path)}"
             ) from err
+        self._db.text_factory = _text
         try:
             self._check(_APPLICATION_IDS[kind], version, schema)
             if check_integrity:
@@ -125,12 +146,13 @@ class Database:
         except sqlite3.OperationalError as err:
             self._db.close()
             raise StoreFileError(
-                f"cannot open {kind} {shown}: {_what_went_wrong(err, damaged)}"
+                f"cannot open {kind} {shown}: {_what_went_wrong(err, damaged, self.path)}"
             ) from err
-        except (sqlite3.DatabaseError, MemoryError) as err:
+        except (sqlite3.DatabaseError, MemoryError, UnicodeError) as err:
             self._db.close()
             raise StoreFileError(
-                f"{shown} is not an imageprism {kind} (cannot read it as SQLite: {err}); {damaged}"
+                f"{shown} is not an imageprism {kind}, or is damaged (SQLite cannot read it: "
+                f"{err}); {damaged}"
             ) from err
 
     def _stamp(self) -> tuple[int, int, int]:
@@ -185,10 +207,10 @@ class Database:
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except (sqlite3.Error, MemoryError) as err:
+        except (sqlite3.Error, MemoryError, UnicodeError) as err:
             raise StoreFileError(
                 f"{self.kind} {display_name(self.path)} cannot be used: "
-                f"{_what_went_wrong(err, self.damaged)}"
+                f"{_what_went_wrong(err, self.damaged, self.path)}"
             ) from err
 
     def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -13,20 +13,22 @@ unchanged files.
 
 The store is only a cache, and its file is untrusted input. A file that cannot
 be used (damaged, truncated, another program's, a newer schema, locked past the
-wait, read-only) or a write that fails (a full disk) costs the run its store,
-never the run: one ``StoreWarning`` names the file and the problem, and from then
-on nothing is read from or written to it (``problem`` says why). Each row read
-back is checked (a content digest, a numeric dtype, a shape that its bytes fill,
-the same dtype and shape as most embeddings of its dimension in the file, or as
-the ones computed in this run) and a bad row is left out, so that embedding is computed again and
-replaces it (one ``StoreWarning`` too). Pass ``strict=True`` to get a
-``StoreFileError`` instead of each warning.
+wait) costs the run its store, never the run: one ``StoreWarning`` names the
+file and the problem, and from then on nothing is read from or written to it
+(``problem`` says why). A write that fails but leaves the file readable (a full
+disk, a read-only file, a lock held past the wait) stops the writing only, with
+one warning too (``write_problem``). Each row read back is checked (a content
+digest, a plain numeric dtype, a shape its bytes fill, and the dtype and shape
+of the embeddings computed in this run, else of most of its dimension's in the
+file); a bad row is left out, so that embedding is computed again and replaces
+it (one ``StoreWarning`` too). ``strict=True`` raises ``StoreFileError`` instead.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
 import time
 import warnings
@@ -85,6 +87,17 @@ def _encode(value: np.ndarray | None) -> tuple[str | None, str | None, bytes | N
             + (f" of {value.dtype}" if isinstance(value, np.ndarray) else "")
         )
     return value.dtype.str, ",".join(map(str, value.shape)), value.tobytes()
+
+
+def _path_key(path: str | os.PathLike[str]) -> str | bytes:
+    """The ``files`` key of a path: its absolute form, as bytes when it is not UTF-8 (an
+    undecodable name, which SQLite text cannot hold)."""
+    absolute = os.path.abspath(path)
+    try:
+        absolute.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(absolute)
+    return absolute
 
 
 def _layout(value: np.ndarray) -> Layout:
@@ -156,6 +169,8 @@ class EmbeddingStore(SQLiteFile):
         misses: Embeddings looked up and not found (damaged rows included).
         written: Embeddings written.
         problem: Why the file is no longer used (the warning's text), or None while it is.
+        write_problem: Why nothing more is written to it (a full disk, a read-only or
+            locked file), or None; stored embeddings are still read.
         damaged: Rows read back and left out as damaged.
 
     Raises:
@@ -186,10 +201,11 @@ class EmbeddingStore(SQLiteFile):
         self.written = 0
         self.damaged = 0
         self.problem: str | None = None
+        self.write_problem: str | None = None
         self._closed = False
         self._warned_rows = False
         self._lock = threading.Lock()
-        self._files: dict[str, tuple[int, int, str, int]] = {}  # noted, not yet written
+        self._files: dict[str | bytes, tuple[int, int, str, int]] = {}  # noted, not written
         self._layouts: dict[str, Layout] = {}  # per fingerprint, once known
         try:
             super().__init__(path)
@@ -216,18 +232,40 @@ class EmbeddingStore(SQLiteFile):
         if hasattr(self, "_db"):
             self._db.close()
 
-    def _use(self, action: Callable[[], _T], fallback: _T) -> _T:
-        """``action()``, or ``fallback`` once the file is given up (or when it fails now)."""
+    def _stop_writing(self, err: StoreFileError) -> None:
+        """Write nothing more (the disk is full, the file read-only or locked), with one warning."""
+        with self._lock:
+            if self.problem is not None or self.write_problem is not None:
+                return
+            self.write_problem = str(err)
+            self._files = {}
+        warnings.warn(
+            StoreWarning(
+                f"{err}; going on with what the embedding store holds: new embeddings are "
+                "computed but not saved"
+            ),
+            stacklevel=4,
+        )
+
+    def _use(self, action: Callable[[], _T], fallback: _T, *, writing: bool = False) -> _T:
+        """``action()``, or ``fallback`` once the file is given up (or when it fails now).
+
+        A failed write that leaves the file readable (a full disk, a lock held too
+        long, a read-only file) stops writing only; any other failure stops reading too.
+        """
         if self._closed:
             raise StoreFileError(f"embedding store {display_name(self.path)} is closed")
-        if self.problem is not None:
+        if self.problem is not None or (writing and self.write_problem is not None):
             return fallback
         try:
             return action()
         except StoreFileError as err:
             if self.strict or self._closed:
                 raise
-            self._give_up(err)
+            if writing and isinstance(err.__cause__, sqlite3.OperationalError):
+                self._stop_writing(err)
+            else:
+                self._give_up(err)
             return fallback
 
     def lookup_many(self, fingerprint: str, digests: Iterable[str]) -> dict[str, np.ndarray | None]:
@@ -355,7 +393,7 @@ class EmbeddingStore(SQLiteFile):
         if layouts:
             with self._lock:  # what the dimension computes is its layout
                 self._layouts[fingerprint] = layouts[-1]
-        self._use(lambda: self._write(rows), None)
+        self._use(lambda: self._write(rows), None, writing=True)
 
     def _write(self, rows: list[tuple[str, str, str | None, str | None, bytes | None]]) -> None:
         with self._lock:
@@ -379,15 +417,15 @@ class EmbeddingStore(SQLiteFile):
         """
         record = (int(size), int(mtime_ns), str(digest), time.time_ns())
         with self._lock:
-            if self.problem is None:
-                self._files[os.path.abspath(path)] = record
+            if self.problem is None and self.write_problem is None:
+                self._files[_path_key(path)] = record
 
     def flush(self) -> None:
         """Write the files noted since the last write (a no-op when there are none)."""
         with self._lock:
             pending = bool(self._files)
         if pending:
-            self._use(lambda: self._write([]), None)
+            self._use(lambda: self._write([]), None, writing=True)
 
     def known_digest(self, path: str | os.PathLike[str]) -> str | None:
         """The recorded digest of the file at ``path`` if its size and mtime are unchanged since.
@@ -402,7 +440,7 @@ class EmbeddingStore(SQLiteFile):
         rows: list[tuple[Any, ...]] = self._use(
             lambda: self._db.read(
                 "SELECT size, mtime_ns, digest, recorded_ns FROM files WHERE path = ?",
-                [os.path.abspath(path)],
+                [_path_key(path)],
             ),
             [],
         )
