@@ -195,9 +195,9 @@ class Database:
             )
 
     def _check_integrity(self) -> None:
-        problems = self._db.execute("PRAGMA quick_check(5)").fetchall()
+        problems = self._db.execute("PRAGMA quick_check(3)").fetchall()
         if problems != [("ok",)]:
-            found = "; ".join(str(row[0]) for row in problems)
+            found = " ".join(" ".join(str(row[0]).split()) for row in problems)
             raise StoreFileError(
                 f"{self.kind} {display_name(self.path)} is damaged (SQLite finds: {found}); "
                 f"{self.damaged}"
