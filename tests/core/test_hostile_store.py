@@ -458,3 +458,49 @@ def test_an_undecodable_file_name_is_recorded_and_found_again(tmp_path, images, 
         prism.store.close()
         with EmbeddingStore(path) as store:
             assert store.known_digest(odd) == prepare(images[0]).digest
+
+
+def _fill(disk: Path) -> None:
+    """Fill the file system of ``disk`` to the last block."""
+    with contextlib.suppress(OSError), open(disk / "filler", "wb") as file:
+        while True:
+            file.write(b"\x00" * 4096)
+            file.flush()
+
+
+@pytest.mark.machine_dependent_skip
+@pytest.mark.skipif(shutil.which("mount") is None, reason="no mount command on this machine")
+def test_a_store_opened_on_a_full_disk_is_still_read_with_one_warning(images, expected):
+    with _small_tmpfs("512k") as disk:
+        path = disk / "store.sqlite"
+        _filled_store(path, images[:4])
+        _fill(disk)
+        with _one_store_warning(str(path), "its disk is full"):
+            prism, pack = _prism(path)
+            embeddings = prism.embed_many(images).embeddings
+        assert _plain(embeddings) == expected[0]
+        assert prism.store.hits == 8 and prism.store.write_problem is not None
+        assert sorted(pack.built["colour"].embedded) == sorted(
+            prepare(p).digest for p in images[4:]
+        )
+        prism.store.close()
+
+
+@pytest.mark.machine_dependent_skip
+@pytest.mark.skipif(shutil.which("mount") is None, reason="no mount command on this machine")
+def test_marks_on_a_full_disk_are_still_honoured_and_adding_one_says_why_not(images):
+    from imageprism.dedup.not_duplicates import NotDuplicates
+
+    twins = images[:2]  # near-copies: one group unless marked apart
+    digests = [prepare(p).digest for p in twins]
+    with _small_tmpfs("256k") as disk:
+        path = disk / "marks.sqlite"
+        with NotDuplicates(path) as marks:
+            marks.add(*digests)
+        _fill(disk)
+        prism, _ = _prism(None)
+        assert prism.dedup(twins).labels == [0, 0]
+        assert prism.dedup(twins, not_duplicates=path).labels == [0, 1]
+        with NotDuplicates(path) as marks, pytest.raises(StoreFileError) as caught:
+            marks.add("c" * 32, "d" * 32)
+        assert str(path) in str(caught.value) and "its disk is full" in str(caught.value)

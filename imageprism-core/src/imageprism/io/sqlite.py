@@ -54,6 +54,18 @@ def _disk_is_full(path: Path) -> bool:
     return False
 
 
+def _cannot_write(err: BaseException, path: Path) -> bool:
+    """Whether ``err`` says that nothing can be written there (full disk, read-only)."""
+    text = str(err).lower()
+    return (
+        "full" in text
+        or ("i/o" in text and _disk_is_full(path))
+        or "readonly" in text
+        or "read-only" in text
+        or "unable to open" in text
+    )
+
+
 def _what_went_wrong(err: BaseException, damaged: str, path: Path) -> str:
     """``err`` (from SQLite) in words, with what to do; ``damaged``: the advice for a damaged
     file."""
@@ -93,6 +105,10 @@ class Database:
         check_integrity: Run ``PRAGMA quick_check`` on open (reads the whole file: for
             small files whose damage must be found before they are used).
 
+    Attributes:
+        read_only: Why the file could be opened for reading only (nothing can be
+            written beside it: a full disk, a read-only folder), or None.
+
     Raises:
         StoreFileError: the file cannot be created or opened, is not SQLite, is another
             program's database, or has another schema version.
@@ -124,9 +140,48 @@ class Database:
             raise StoreFileError(
                 f"cannot create the folder of {kind} {shown}: {err.strerror or err}"
             ) from err
+        self.read_only: str | None = None
+        try:
+            self._open(version, schema, synchronous, check_integrity, immutable=False)
+        except StoreFileError as err:
+            if not self._readable_anyway(err):
+                raise
+            # e.g. a full disk: SQLite cannot create the WAL index beside the file, yet a
+            # file with no pending WAL can still be read as it is
+            self._open(version, schema, synchronous, check_integrity, immutable=True)
+            self.read_only = str(err)
+
+    def _readable_anyway(self, err: StoreFileError) -> bool:
+        """Whether opening failed only because nothing can be written beside the file (a full
+        disk, a read-only folder) and the file, with no WAL pending, can be read as it is."""
+        cause = err.__cause__
+        if not isinstance(cause, sqlite3.OperationalError) or not _cannot_write(cause, self.path):
+            return False
+        try:
+            wal = self.path.with_name(self.path.name + "-wal")
+            return self.path.stat().st_size > 0 and (not wal.exists() or wal.stat().st_size == 0)
+        except OSError:
+            return False
+
+    def _open(
+        self,
+        version: int,
+        schema: Sequence[str],
+        synchronous: str,
+        check_integrity: bool,
+        *,
+        immutable: bool,
+    ) -> None:
+        """Connect and check the file; ``immutable``: read it as it is, no locks, no writes."""
+        kind, damaged, shown = self.kind, self.damaged, display_name(self.path)
+        target = f"{self.path.resolve().as_uri()}?immutable=1" if immutable else self.path
         try:
             self._db = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                target,
+                timeout=_BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=immutable,
             )
         except sqlite3.Error as err:
             raise StoreFileError(
@@ -137,9 +192,10 @@ class Database:
             self._check(_APPLICATION_IDS[kind], version, schema)
             if check_integrity:
                 self._check_integrity()
-            # WAL: readers never wait for a writer, and a commit is one append.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            if not immutable:
+                # WAL: readers never wait for a writer, and a commit is one append.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={synchronous}")
         except StoreFileError:
             self._db.close()
             raise
@@ -249,7 +305,14 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        Raises:
+            StoreFileError: the file is open for reading only (``read_only`` says why),
+                or the write fails.
+        """
+        if self.read_only is not None:
+            raise StoreFileError(f"{self.read_only} (it is open for reading only)")
         with self._lock, self._guard(), self._transaction() as db:
             yield db
 

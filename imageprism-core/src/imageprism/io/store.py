@@ -214,6 +214,12 @@ class EmbeddingStore(SQLiteFile):
                 raise
             self.path = Path(path).expanduser()
             self._give_up(err)
+            return
+        if self._db.read_only is not None:  # e.g. a full disk: read it, write nothing
+            if strict:
+                self._db.close()
+                raise StoreFileError(self._db.read_only)
+            self._stop_writing(StoreFileError(self._db.read_only))
 
     def _give_up(self, err: StoreFileError) -> None:
         """Stop using the file, with one warning (the first problem is the one reported)."""
