@@ -504,3 +504,53 @@ def test_marks_on_a_full_disk_are_still_honoured_and_adding_one_says_why_not(ima
         with NotDuplicates(path) as marks, pytest.raises(StoreFileError) as caught:
             marks.add("c" * 32, "d" * 32)
         assert str(path) in str(caught.value) and "its disk is full" in str(caught.value)
+
+
+# --- a store another user can change ------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners and modes only")
+def test_a_store_everyone_can_write_is_not_used(tmp_path, images, expected):
+    path = tmp_path / "store.sqlite"
+    _filled_store(path, images)
+    path.chmod(0o666)
+    with _one_store_warning(str(path), "can be written by every user"):
+        prism, pack = _prism(path)
+        assert _plain(prism.embed_many(images).embeddings) == expected[0]
+    assert prism.store.hits == 0 and len(pack.built["colour"].embedded) == len(images)
+    with pytest.raises(StoreFileError, match="chmod o-w"):
+        EmbeddingStore(path, strict=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners and modes only")
+def test_a_store_in_a_folder_everyone_may_write_is_not_used_unless_sticky(
+    tmp_path, images, expected
+):
+    folder = tmp_path / "open"
+    folder.mkdir()
+    path = folder / "store.sqlite"
+    _filled_store(path, images)
+    folder.chmod(0o777)
+    with _one_store_warning(str(path), "folder of embedding store"):
+        prism, _ = _prism(path)
+        assert _plain(prism.embed_many(images).embeddings) == expected[0]
+    folder.chmod(0o1777)  # as /tmp: nobody may replace another's file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StoreWarning)
+        prism, _ = _prism(path)
+        prism.embed_many(images)
+    assert prism.store.hits == 2 * len(images)
+
+
+@pytest.mark.machine_dependent_skip
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners and modes only")
+def test_a_store_owned_by_another_user_is_not_used(tmp_path, images, expected):
+    path = tmp_path / "store.sqlite"
+    _filled_store(path, images)
+    try:
+        os.chown(path, 4242, -1)
+    except PermissionError:
+        pytest.skip("only root may give a file to another user here")
+    with _one_store_warning(str(path), "belongs to another user (uid 4242)"):
+        prism, _ = _prism(path)
+        assert _plain(prism.embed_many(images).embeddings) == expected[0]

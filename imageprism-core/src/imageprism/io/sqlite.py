@@ -135,7 +135,7 @@ class Database:
         if self.path.exists() and not self.path.is_file():
             raise StoreFileError(f"{kind} {shown} is not a regular file; give a file name")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the user's only
         except OSError as err:
             raise StoreFileError(
                 f"cannot create the folder of {kind} {shown}: {err.strerror or err}"

@@ -13,15 +13,17 @@ unchanged files.
 
 The store is only a cache, and its file is untrusted input. A file that cannot
 be used (damaged, truncated, another program's, a newer schema, locked past the
-wait) costs the run its store, never the run: one ``StoreWarning`` names the
-file and the problem, and from then on nothing is read from or written to it
-(``problem`` says why). A write that fails but leaves the file readable (a full
-disk, a read-only file, a lock held past the wait) stops the writing only, with
-one warning too (``write_problem``). Each row read back is checked (a content
-digest, a plain numeric dtype, a shape its bytes fill, and the dtype and shape
-of the embeddings computed in this run, else of most of its dimension's in the
-file); a bad row is left out, so that embedding is computed again and replaces
-it (one ``StoreWarning`` too). ``strict=True`` raises ``StoreFileError`` instead.
+wait, or one another user can change: owned by someone else, writable by
+everyone, or in a folder where everyone may replace it) costs the run its
+store, never the run: one ``StoreWarning`` names the file and the problem, and
+from then on nothing is read from or written to it (``problem`` says why). A
+write that fails but leaves the file readable (a full disk, a read-only file, a
+lock held past the wait) stops the writing only, with one warning too
+(``write_problem``). Each row read back is checked (a content digest, a plain
+numeric dtype, a shape its bytes fill, and the dtype and shape of the
+embeddings computed in this run, else of most of its dimension's in the file);
+a bad row is left out, so that embedding is computed again and replaces it (one
+``StoreWarning`` too). ``strict=True`` raises ``StoreFileError`` instead.
 """
 
 from __future__ import annotations
@@ -87,6 +89,41 @@ def _encode(value: np.ndarray | None) -> tuple[str | None, str | None, bytes | N
             + (f" of {value.dtype}" if isinstance(value, np.ndarray) else "")
         )
     return value.dtype.str, ",".join(map(str, value.shape)), value.tobytes()
+
+
+def _check_trust(path: Path) -> None:
+    """Refuse a store file that another user can change: owned by another user (root
+    aside), writable by everyone, or in a folder where everyone may replace it.
+
+    Raises:
+        StoreFileError: naming the file and who else can write it.
+    """
+    if not hasattr(os, "getuid"):  # no POSIX owners (Windows)
+        return
+    shown = display_name(path)
+    try:
+        state = os.stat(path)
+    except OSError:
+        state = None
+    if state is not None and state.st_uid not in (os.getuid(), 0):
+        raise StoreFileError(
+            f"embedding store {shown} belongs to another user (uid {state.st_uid}), who could "
+            "change the embeddings it gives: use a store of your own"
+        )
+    if state is not None and state.st_mode & 0o002:
+        raise StoreFileError(
+            f"embedding store {shown} can be written by every user, who could change the "
+            f"embeddings it gives: make it yours only (chmod o-w {shown})"
+        )
+    try:
+        folder = os.stat(path.parent)
+    except OSError:
+        return
+    if folder.st_mode & 0o002 and not folder.st_mode & 0o1000:
+        raise StoreFileError(
+            f"the folder of embedding store {shown} can be written by every user, who could "
+            "replace the file: keep the store in a folder of your own"
+        )
 
 
 def _path_key(path: str | os.PathLike[str]) -> str | bytes:
@@ -208,6 +245,7 @@ class EmbeddingStore(SQLiteFile):
         self._files: dict[str | bytes, tuple[int, int, str, int]] = {}  # noted, not written
         self._layouts: dict[str, Layout] = {}  # per fingerprint, once known
         try:
+            _check_trust(Path(path).expanduser())
             super().__init__(path)
         except StoreFileError as err:
             if strict:
