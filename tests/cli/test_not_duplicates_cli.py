@@ -182,3 +182,19 @@ def test_every_marks_command_refuses_a_damaged_file_saying_how_to_proceed(
     assert code == 2 and out == ""
     assert str(marks) in err and "imageprism not-duplicates import" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_salvage_then_import_recovers_the_marks_of_a_damaged_file(capsys, images, tmp_path):
+    marks = tmp_path / "marks.sqlite"
+    a, b = (str(p) for p in images[:2])
+    assert run(capsys, "not-duplicates", "add", a, b, "--file", str(marks))[0] == 0
+    _damaged_marks(marks, prepare(images[2]).digest)
+    out_file = tmp_path / "saved.json"
+    code, out, _ = run(capsys, "not-duplicates", "salvage", str(out_file), "--file", str(marks))
+    assert code == 0 and "saved 1 pairs" in out and "1 damaged rows left out" in out
+    assert "imageprism not-duplicates import" in out
+    marks.rename(tmp_path / "marks.damaged")
+    code, _, _ = run(capsys, "not-duplicates", "import", str(out_file), "--file", str(marks))
+    assert code == 0
+    code, out, _ = run(capsys, "not-duplicates", "list", "--json", "--file", str(marks))
+    assert json.loads(out)["pairs"] == [sorted([prepare(a).digest, prepare(b).digest])]

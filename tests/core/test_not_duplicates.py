@@ -20,6 +20,7 @@ from imageprism.dedup.not_duplicates import (
     default_path,
     is_digest,
     read_marks,
+    salvage,
 )
 from imageprism.errors import StoreFileError
 from imageprism.io.store import EmbeddingStore
@@ -317,3 +318,26 @@ def test_dedup_given_a_damaged_marks_file_raises_before_grouping(tmp_path):
     _with_a_row(path, prepare(paths[0]).digest, "not a digest at all")
     with pytest.raises(StoreFileError, match=r"marks\.sqlite is damaged"):
         ImagePrism(["hash"]).dedup(paths, not_duplicates=path)
+
+
+def test_salvage_saves_the_pairs_on_both_sides_of_a_damaged_page(tmp_path):
+    path = tmp_path / "marks.sqlite"
+    _with_a_damaged_page(path)
+    every = {(f"{2 * n:032x}", f"{2 * n + 1:032x}") for n in range(3000)}
+    pairs, _ = salvage(path)
+    assert set(pairs) <= every and len(pairs) > 2500  # all but the damaged page's
+    assert min(every) in pairs and max(every) in pairs
+
+
+def test_salvage_leaves_out_damaged_rows_and_counts_them(tmp_path):
+    path = tmp_path / "marks.sqlite"
+    _with_a_row(path, "zz", "zzz")
+    _with_a_row(path, B, A)
+    assert salvage(path) == ([(A, B)], 2)
+
+
+def test_salvage_refuses_a_file_that_is_not_sqlite_naming_it(tmp_path):
+    path = tmp_path / "marks.sqlite"
+    path.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(StoreFileError, match=r"cannot read not-duplicates file .*marks\.sqlite"):
+        salvage(path)

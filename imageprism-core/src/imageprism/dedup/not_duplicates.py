@@ -105,9 +105,10 @@ class NotDuplicates(SQLiteFile):
     )
     _DAMAGED = (
         "it holds your not-duplicate marks, so imageprism stops rather than group images "
-        "you marked apart: restore it from a backup, or move it aside (a new, empty one is "
-        "then started) and mark the pairs again, e.g. import a dedup report's export with "
-        "`imageprism not-duplicates import FILE`"
+        "you marked apart: restore it from a backup, or save the pairs it still holds "
+        "(`imageprism not-duplicates salvage OUT.json --file THIS`), move it aside (a new, "
+        "empty one is then started) and import them (`imageprism not-duplicates import "
+        "OUT.json`)"
     )
     _CHECK_INTEGRITY = True  # small, and never used damaged
 
@@ -264,6 +265,71 @@ class NotDuplicates(SQLiteFile):
                 message names the file and the pair).
         """
         return self.add_many(read_marks(path))
+
+
+def salvage(path: str | os.PathLike[str]) -> tuple[list[Pair], int]:
+    """The well-formed pairs a (damaged) marks file still holds, read as best SQLite can.
+
+    Nothing is checked but the pairs themselves (two digests, the smaller first): the
+    file is read from both ends, so rows before and after a damaged page are found.
+
+    Returns:
+        The pairs (sorted, each once) and how many rows were read but are not pairs.
+
+    Raises:
+        StoreFileError: the file cannot be opened as SQLite, or holds no ``pairs`` table.
+    """
+    import sqlite3
+
+    where = Path(path).expanduser()
+    if not where.is_file():
+        raise StoreFileError(f"not-duplicates file {display_name(where)} is not a file")
+    uri = where.resolve().as_uri()
+    found: set[Pair] = set()
+    bad: set[tuple[str, str]] = set()
+    scans = (
+        "SELECT a, b FROM pairs ORDER BY a, b",
+        "SELECT a, b FROM pairs ORDER BY a DESC, b DESC",
+    )
+    for options in ("?mode=ro", "?immutable=1"):  # the second when nothing may be written
+        db = sqlite3.connect(uri + options, uri=True)
+        db.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            break
+        except sqlite3.Error as err:
+            db.close()
+            problem = err
+    else:
+        raise StoreFileError(
+            f"cannot read not-duplicates file {display_name(where)} as SQLite: {problem}"
+        ) from problem
+    try:
+        for scan in scans:
+            try:
+                cursor = db.execute(scan)
+                while (row := cursor.fetchone()) is not None:
+                    a, b = row
+                    if (
+                        isinstance(a, str)
+                        and isinstance(b, str)
+                        and _STORED_DIGEST.fullmatch(a)
+                        and _STORED_DIGEST.fullmatch(b)
+                        and a < b
+                    ):
+                        found.add((a, b))
+                    else:
+                        bad.add((repr(a), repr(b)))
+            except sqlite3.OperationalError as err:
+                if "no such table" in str(err):
+                    raise StoreFileError(
+                        f"{display_name(where)} holds no not-duplicate marks (no pairs table)"
+                    ) from err
+            except (sqlite3.DatabaseError, MemoryError):
+                continue  # a damaged page: the other scan reads what lies beyond it
+    finally:
+        db.close()
+    return sorted(found), len(bad)
 
 
 def read_marks(path: str | os.PathLike[str]) -> list[Pair]:
