@@ -24,6 +24,9 @@ numeric dtype, a shape its bytes fill, and the dtype and shape of the
 embeddings computed in this run, else of most of its dimension's in the file);
 a bad row is left out, so that embedding is computed again and replaces it (one
 ``StoreWarning`` too). ``strict=True`` raises ``StoreFileError`` instead.
+
+One module, though over ~400 lines: what the store writes and the checks of
+what it reads back (rows, owners, failures) are one idea, the cache's contract.
 """
 
 from __future__ import annotations
