@@ -554,3 +554,25 @@ def test_a_store_owned_by_another_user_is_not_used(tmp_path, images, expected):
     with _one_store_warning(str(path), "belongs to another user (uid 4242)"):
         prism, _ = _prism(path)
         assert _plain(prism.embed_many(images).embeddings) == expected[0]
+
+
+@pytest.mark.machine_dependent_skip
+@pytest.mark.skipif(shutil.which("mount") is None, reason="no mount command on this machine")
+def test_a_store_on_a_read_only_file_system_is_read_and_never_written(images, expected):
+    with _small_tmpfs("1m") as disk:
+        path = disk / "store.sqlite"
+        _filled_store(path, images[:4])
+        before = path.read_bytes()
+        remounted = subprocess.run(
+            ["mount", "-o", "remount,ro", str(disk)], capture_output=True, text=True, check=False
+        )
+        if remounted.returncode != 0:
+            pytest.skip(f"cannot remount a tmpfs read-only here ({remounted.stderr.strip()})")
+        with _one_store_warning(str(path), "cannot be written"):
+            prism, pack = _prism(path)
+            embeddings = prism.embed_many(images).embeddings
+        assert _plain(embeddings) == expected[0]
+        assert prism.store.hits == 8 and prism.store.write_problem is not None
+        assert len(pack.built["colour"].embedded) == 4
+        prism.store.close()
+        assert path.read_bytes() == before
