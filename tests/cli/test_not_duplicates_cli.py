@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 
 import numpy as np
 import pytest
@@ -127,3 +129,72 @@ def test_bad_input_exits_nonzero_with_one_line(
     got, out, err = run(capsys, "not-duplicates", *argv)
     assert got == code and out == ""
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def _damaged_marks(path, digest):
+    """A marks file whose one pair is not two digests (as a damaged or edited file)."""
+    with NotDuplicates(path):
+        pass
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO pairs VALUES (?, ?, 0)", (digest, "~ not a digest"))
+    db.commit()
+    db.close()
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["--not-duplicates FILE", "default file"])
+def test_dedup_with_a_damaged_marks_file_stops_before_any_action(
+    capsys, images, tmp_path, explicit
+):
+    from imageprism.dedup.not_duplicates import default_path
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    for path in images:
+        shutil.copyfile(path, library / path.name)
+    shutil.copyfile(images[0], library / "copy.png")  # a duplicate to move
+    marks = tmp_path / "marks.sqlite" if explicit else default_path()
+    marks.parent.mkdir(parents=True, exist_ok=True)
+    _damaged_marks(marks, prepare(images[0]).digest)
+    before = _tree(library)
+    argv = ["dedup", str(library), "--action", "move", "--to", str(tmp_path / "dupes")]
+    argv += ["--no-store", *(["--not-duplicates", str(marks)] if explicit else [])]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert str(marks) in err and "is damaged" in err and "move it aside" in err
+    assert len(err.strip().splitlines()) == 1
+    assert _tree(library) == before and not (tmp_path / "dupes").exists()
+
+
+@pytest.mark.parametrize("action", ["list", "add", "remove", "import"])
+def test_every_marks_command_refuses_a_damaged_file_saying_how_to_proceed(
+    capsys, images, tmp_path, action
+):
+    marks = tmp_path / "marks.sqlite"
+    _damaged_marks(marks, prepare(images[0]).digest)
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps({"format": FORMAT, "pairs": []}))
+    operands = {"list": [], "import": [str(export)]}.get(action, [str(p) for p in images[:2]])
+    code, out, err = run(capsys, "not-duplicates", action, *operands, "--file", str(marks))
+    assert code == 2 and out == ""
+    assert str(marks) in err and "imageprism not-duplicates import" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_salvage_then_import_recovers_the_marks_of_a_damaged_file(capsys, images, tmp_path):
+    marks = tmp_path / "marks.sqlite"
+    a, b = (str(p) for p in images[:2])
+    assert run(capsys, "not-duplicates", "add", a, b, "--file", str(marks))[0] == 0
+    _damaged_marks(marks, prepare(images[2]).digest)
+    out_file = tmp_path / "saved.json"
+    code, out, _ = run(capsys, "not-duplicates", "salvage", str(out_file), "--file", str(marks))
+    assert code == 0 and "saved 1 pairs" in out and "1 damaged rows left out" in out
+    assert "imageprism not-duplicates import" in out
+    marks.rename(tmp_path / "marks.damaged")
+    code, _, _ = run(capsys, "not-duplicates", "import", str(out_file), "--file", str(marks))
+    assert code == 0
+    code, out, _ = run(capsys, "not-duplicates", "list", "--json", "--file", str(marks))
+    assert json.loads(out)["pairs"] == [sorted([prepare(a).digest, prepare(b).digest])]

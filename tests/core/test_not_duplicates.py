@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from imageprism import ConfigError, ImageLoadError, ImagePrism
+from imageprism import ConfigError, ImageLoadError, ImagePrism, prepare
 from imageprism.dedup.not_duplicates import (
     FORMAT,
     SCHEMA_VERSION,
@@ -20,6 +20,7 @@ from imageprism.dedup.not_duplicates import (
     default_path,
     is_digest,
     read_marks,
+    salvage,
 )
 from imageprism.errors import StoreFileError
 from imageprism.io.store import EmbeddingStore
@@ -218,3 +219,125 @@ def test_default_path_is_user_data_not_cache(tmp_path, monkeypatch):
 def test_is_digest_accepts_only_32_hex_digits():
     assert is_digest(A) and is_digest(A.upper())
     assert not is_digest(A + "0") and not is_digest("g" * 32) and not is_digest(None)
+
+
+# --- damaged marks files: refused, never taken for "no marks" ----------------------------
+
+
+def _with_a_damaged_page(path):
+    """A marks file of many pairs whose eleventh page is overwritten."""
+    with NotDuplicates(path) as many:
+        many.add_many([(f"{2 * n:032x}", f"{2 * n + 1:032x}") for n in range(3000)])
+    data = bytearray(path.read_bytes())
+    data[4096 * 10 + 8 : 4096 * 10 + 600] = b"\x5a" * 592
+    path.write_bytes(bytes(data))
+
+
+def _with_a_row(path, a, b):
+    """A good marks file holding one more row ``(a, b)``, CHECK constraints ignored."""
+    if not path.exists():
+        with NotDuplicates(path) as made:
+            made.add(A, B)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA ignore_check_constraints = ON")
+    db.execute("INSERT INTO pairs VALUES (?, ?, 0)", (a, b))
+    db.commit()
+    db.close()
+
+
+def _truncated(path):
+    _with_a_damaged_page(path)
+    with open(path, "r+b") as file:
+        file.truncate(4096 * 20)
+
+
+def _other_tables(path):
+    NotDuplicates(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE pairs")
+    db.execute("CREATE TABLE pairs (a TEXT, b TEXT, added_ns INTEGER)")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (_with_a_damaged_page, "is damaged (SQLite finds:"),
+        (_truncated, "is damaged"),
+        (lambda path: _with_a_row(path, B, A), "CHECK constraint failed"),
+        (_other_tables, "does not hold its tables"),
+    ],
+    ids=["damaged page", "truncated", "pair out of order", "other tables"],
+)
+def test_a_damaged_marks_file_is_refused_at_open_naming_it_and_how_to_proceed(
+    tmp_path, damage, problem
+):
+    path = tmp_path / "marks.sqlite"
+    damage(path)
+    with pytest.raises(StoreFileError) as caught:
+        NotDuplicates(path)
+    message = str(caught.value)
+    assert str(path) in message and problem in message
+    assert "move it aside" in message and "imageprism not-duplicates import" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("zz", "zzz"), (1, "x" * 32), ("0" * 31, "1" * 32), ("A" * 32, "b" * 32)],
+    ids=["not digests", "a number", "a short digest", "upper case"],
+)
+def test_a_damaged_pair_is_refused_at_open_or_when_read_back_naming_the_file(tmp_path, a, b):
+    path = tmp_path / "marks.sqlite"
+    _with_a_row(path, a, b)
+    with pytest.raises(StoreFileError, match=r"marks\.sqlite is damaged: it holds the pair"):
+        NotDuplicates(path)
+    path.unlink()
+    with NotDuplicates(path) as marks:
+        marks.add(A, B)
+        _with_a_row(path, a, b)  # written by another process while open
+        with pytest.raises(StoreFileError, match=r"marks\.sqlite is damaged: it holds the pair"):
+            marks.pairs()
+        with pytest.raises(StoreFileError, match="move it aside"):
+            marks.to_json()
+
+
+def test_pairs_among_refuses_a_damaged_pair_it_reads(tmp_path):
+    path = tmp_path / "marks.sqlite"
+    with NotDuplicates(path) as marks:
+        marks.add(A, B)
+        _with_a_row(path, A, "zz")  # written by another process while open
+        with pytest.raises(StoreFileError, match=r"marks\.sqlite is damaged.*move it aside"):
+            marks.pairs_among([A, C])
+
+
+def test_dedup_given_a_damaged_marks_file_raises_before_grouping(tmp_path):
+    paths = [_image(tmp_path / f"p{n}.png", n) for n in range(3)]
+    path = tmp_path / "marks.sqlite"
+    _with_a_row(path, prepare(paths[0]).digest, "not a digest at all")
+    with pytest.raises(StoreFileError, match=r"marks\.sqlite is damaged"):
+        ImagePrism(["hash"]).dedup(paths, not_duplicates=path)
+
+
+def test_salvage_saves_the_pairs_on_both_sides_of_a_damaged_page(tmp_path):
+    path = tmp_path / "marks.sqlite"
+    _with_a_damaged_page(path)
+    every = {(f"{2 * n:032x}", f"{2 * n + 1:032x}") for n in range(3000)}
+    pairs, _ = salvage(path)
+    assert set(pairs) <= every and len(pairs) > 2500  # all but the damaged page's
+    assert min(every) in pairs and max(every) in pairs
+
+
+def test_salvage_leaves_out_damaged_rows_and_counts_them(tmp_path):
+    path = tmp_path / "marks.sqlite"
+    _with_a_row(path, "zz", "zzz")
+    _with_a_row(path, B, A)
+    assert salvage(path) == ([(A, B)], 2)
+
+
+def test_salvage_refuses_a_file_that_is_not_sqlite_naming_it(tmp_path):
+    path = tmp_path / "marks.sqlite"
+    path.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(StoreFileError, match=r"cannot read not-duplicates file .*marks\.sqlite"):
+        salvage(path)

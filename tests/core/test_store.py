@@ -163,14 +163,40 @@ def test_threads_embedding_at_once_embed_each_image_once(tmp_path):
     assert all(not batch.errors for batch in results)
 
 
-def test_a_store_that_fails_to_write_raises_naming_it_and_releases_waiters(tmp_path):
+def test_a_closed_store_raises_naming_it_and_releases_waiters(tmp_path):
     paths = _write_images(tmp_path / "photos", 4)
     store = EmbeddingStore(tmp_path / "store.sqlite")
     prism, _ = _prism(store)
     store.close()
-    with pytest.raises(StoreFileError, match="store.sqlite"):
+    with pytest.raises(StoreFileError, match=r"store\.sqlite is closed"):
         prism.embed_many(paths)
     assert prism._inflight == {}  # nothing left claimed: later calls do not hang
+
+
+class FullDisk:
+    """An SQLite connection whose writes fail as on a full disk (reads work)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def executemany(self, *args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+def test_a_strict_store_that_fails_to_write_raises_naming_it_and_releases_waiters(
+    tmp_path, monkeypatch
+):
+    paths = _write_images(tmp_path / "photos", 4)
+    store = EmbeddingStore(tmp_path / "store.sqlite", strict=True)
+    prism, _ = _prism(store)
+
+    monkeypatch.setattr(store._db, "_db", FullDisk(store._db._db))
+    with pytest.raises(StoreFileError, match=r"store\.sqlite cannot be used: its disk is full"):
+        prism.embed_many(paths)
+    assert prism._inflight == {}
 
 
 def test_store_argument_must_be_a_store_or_a_path():
@@ -178,19 +204,20 @@ def test_store_argument_must_be_a_store_or_a_path():
         ImagePrism(store=42)
 
 
-# --- the store itself -------------------------------------------------------------------
+# --- the store itself (strict: a bad file raises) ---------------------------------------
 
-arrays = st.one_of(
-    st.none(),
-    hnp.arrays(
-        dtype=st.sampled_from(["uint8", "<f4", ">f4", "<f8", "<i8", "bool"]),
-        shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5),
-    ),
-)
+
+@st.composite
+def _embeddings(draw):
+    """Up to five embeddings (or None) of one dimension: one dtype and shape for all."""
+    dtype = draw(st.sampled_from(["uint8", "<f4", ">f4", "<f8", "<i8", "bool"]))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    one = st.one_of(st.none(), hnp.arrays(dtype=dtype, shape=shape))
+    return draw(st.lists(one, min_size=1, max_size=5))
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(arrays, min_size=1, max_size=5))
+@given(values=_embeddings())
 def test_embeddings_come_back_bit_for_bit_with_dtype_and_shape(tmp_path_factory, values):
     path = tmp_path_factory.mktemp("store") / "store.sqlite"
     digests = [f"{number:032x}" for number in range(len(values))]
@@ -242,7 +269,7 @@ def test_a_file_that_is_not_sqlite_is_refused_naming_it(tmp_path):
     path = tmp_path / "photos.sqlite"
     path.write_bytes(b"this is a text file, long enough to have a header of sorts" * 4)
     with pytest.raises(StoreFileError, match=r"photos\.sqlite is not an imageprism embedding"):
-        EmbeddingStore(path)
+        EmbeddingStore(path, strict=True)
     assert path.read_bytes().startswith(b"this is a text file")  # left untouched
 
 
@@ -252,7 +279,7 @@ def test_another_programs_database_is_refused(tmp_path):
         db.execute("CREATE TABLE notes (text TEXT)")
     db.close()
     with pytest.raises(StoreFileError, match="another program"):
-        EmbeddingStore(path)
+        EmbeddingStore(path, strict=True)
 
 
 def test_a_not_duplicates_file_is_refused_as_a_store(tmp_path):
@@ -260,7 +287,7 @@ def test_a_not_duplicates_file_is_refused_as_a_store(tmp_path):
 
     NotDuplicates(tmp_path / "marks.sqlite").close()
     with pytest.raises(StoreFileError, match="is an imageprism not-duplicates file"):
-        EmbeddingStore(tmp_path / "marks.sqlite")
+        EmbeddingStore(tmp_path / "marks.sqlite", strict=True)
 
 
 def test_an_unknown_schema_version_is_refused_clearly(tmp_path):
@@ -270,12 +297,12 @@ def test_an_unknown_schema_version_is_refused_clearly(tmp_path):
     db.execute("PRAGMA user_version = 99")
     db.close()
     with pytest.raises(StoreFileError, match="schema version 99.*reads version 1"):
-        EmbeddingStore(path)
+        EmbeddingStore(path, strict=True)
 
 
 def test_a_folder_is_refused_as_a_store(tmp_path):
     with pytest.raises(StoreFileError, match="is a folder"):
-        EmbeddingStore(tmp_path)
+        EmbeddingStore(tmp_path, strict=True)
 
 
 def test_default_path_is_in_the_imageprism_cache_folder(tmp_path, monkeypatch):

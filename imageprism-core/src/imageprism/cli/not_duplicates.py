@@ -1,12 +1,14 @@
-"""``imageprism not-duplicates add|remove|import|list``: the marks file of image pairs that are
-not duplicates, so ``dedup`` never groups them. Pairs are kept by content digest: ``add`` and
-``remove`` take two image files (or digests), ``import`` reads the HTML report's export, and
-``list`` prints every pair (``--json``: the export format ``import`` reads back).
+"""``imageprism not-duplicates add|remove|import|list|salvage``: the marks file of image pairs
+that are not duplicates, so ``dedup`` never groups them. Pairs are kept by content digest:
+``add`` and ``remove`` take two image files (or digests), ``import`` reads the HTML report's
+export, ``list`` prints every pair (``--json``: the export format ``import`` reads back), and
+``salvage`` saves the pairs a damaged marks file still holds in that format.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,8 +44,8 @@ def _add_action(
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``not-duplicates`` command group (``add``, ``remove``, ``import``, ``list``) to
-    the subcommands ``sub``."""
+    """Add the ``not-duplicates`` command group (``add``, ``remove``, ``import``, ``list``,
+    ``salvage``) to the subcommands ``sub``."""
     marks = sub.add_parser(
         "not-duplicates",
         help="remember pairs of images that are not duplicates, so dedup never groups them",
@@ -66,6 +68,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ("marks", "a file in the imageprism-not-duplicates/1 format"),
     )
     _add_action(marks_sub, "list", "print every marked pair of digests (--json: export)", run_list)
+    _add_action(
+        marks_sub,
+        "salvage",
+        "save the pairs a damaged marks file still holds, in the format import reads",
+        run_salvage,
+        ("out", "the JSON file to write (imageprism-not-duplicates/1)"),
+    )
 
 
 def _marks_path(args: argparse.Namespace) -> Path:
@@ -164,4 +173,31 @@ def run_list(args: argparse.Namespace) -> int:
         else:
             for a, b in marks.pairs():
                 print(f"{a} {b}")
+    return EXIT_OK
+
+
+def run_salvage(args: argparse.Namespace) -> int:
+    """``not-duplicates salvage``: write the pairs a (damaged) marks file still holds to
+    ``args.out``; returns the exit code."""
+    from imageprism.dedup.not_duplicates import FORMAT, salvage
+    from imageprism.io.atomic import atomic_write
+    from imageprism.io.names import display_name
+
+    source = _marks_path(args)
+    out = Path(args.out)
+    if out.resolve() == source.resolve():
+        raise UsageError(f"{args.out} is the marks file itself: give another file to write")
+    pairs, damaged = salvage(source)
+    text = json.dumps({"format": FORMAT, "pairs": [list(pair) for pair in pairs]}, indent=1)
+    atomic_write(out, lambda temporary: temporary.write_text(text + "\n"))
+    if args.json:
+        print_json({"saved": len(pairs), "damaged": damaged, "file": str(source), "out": str(out)})
+    else:
+        print(
+            f"saved {len(pairs)} pairs from {display_name(source)} to {display_name(out)} "
+            f"({damaged} damaged rows left out); to go on with them: move "
+            f"{display_name(source)} aside, then run "
+            f"imageprism not-duplicates import {display_name(out)}"
+            + ("" if args.file is None else f" --file {display_name(source)}")
+        )
     return EXIT_OK

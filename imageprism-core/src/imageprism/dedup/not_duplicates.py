@@ -9,6 +9,13 @@ always be computed again. The HTML dedup report exports marks as JSON::
     {"format": "imageprism-not-duplicates/1", "pairs": [["<digest>", "<digest>"], ...]}
 
 which ``import_json`` (and ``imageprism not-duplicates import``) loads.
+
+The marks file is untrusted input, but unlike the embedding store it is not a
+cache: a damaged one is refused with a ``StoreFileError`` naming it and saying
+how to proceed, never silently taken for "no marks", since a dedup run without
+them could group, and then move or delete, images the user marked apart. Opening
+checks the file (SQLite's quick check, its tables, every pair) and every pair
+read back later is checked too (two lowercase digests, the smaller first).
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from imageprism.errors import ConfigError
+from imageprism.errors import ConfigError, StoreFileError
 from imageprism.io.atomic import atomic_write
 from imageprism.io.images import ImageInput, describe, prepare
+from imageprism.io.names import display_name
 from imageprism.io.sqlite import SQLiteFile
 
 FORMAT = "imageprism-not-duplicates/1"
@@ -33,6 +41,7 @@ SCHEMA_VERSION = 1
 """The version of the marks file's tables this imageprism reads and writes."""
 
 _DIGEST = re.compile(r"^[0-9a-f]{32}$")
+_STORED_DIGEST = re.compile(r"[0-9a-f]{32}")
 
 Pair = tuple[str, str]
 
@@ -80,9 +89,12 @@ class NotDuplicates(SQLiteFile):
         path: The file, with ``~`` expanded.
 
     Raises:
-        StoreFileError: the file is not an SQLite database, is another program's
-            database (an embedding store, say), has an unknown schema version, or
-            cannot be created.
+        StoreFileError: the file is not an SQLite database, is damaged (SQLite's
+            quick check, not our tables, a pair that is not two digests), is another
+            program's database (an embedding store, say), has an unknown schema
+            version, or cannot be created; any method: the file cannot be read or
+            written, or holds a damaged pair. The message names the file and says
+            how to proceed.
     """
 
     _KIND = "not-duplicates file"
@@ -91,6 +103,46 @@ class NotDuplicates(SQLiteFile):
         "CREATE TABLE pairs (a TEXT NOT NULL, b TEXT NOT NULL, added_ns INTEGER NOT NULL, "
         "PRIMARY KEY (a, b), CHECK (a < b)) WITHOUT ROWID",
     )
+    _DAMAGED = (
+        "it holds your not-duplicate marks, so imageprism stops rather than group images "
+        "you marked apart: restore it from a backup, or save the pairs it still holds "
+        "(`imageprism not-duplicates salvage OUT.json --file THIS`), move it aside (a new, "
+        "empty one is then started) and import them (`imageprism not-duplicates import "
+        "OUT.json`)"
+    )
+    _CHECK_INTEGRITY = True  # small, and never used damaged
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path)
+        try:
+            self._checked(self._db.read("SELECT a, b FROM pairs"))  # every pair, once
+        except StoreFileError:
+            self.close()
+            raise
+
+    def _checked(self, rows: list[tuple[object, ...]]) -> list[Pair]:
+        """``rows`` of ``(a, b)`` as pairs, each checked as stored (two digests, a < b).
+
+        Raises:
+            StoreFileError: a row is not such a pair (names the file, says what to do).
+        """
+        pairs: list[Pair] = []
+        for row in rows:
+            a, b = row
+            if not (
+                isinstance(a, str)
+                and isinstance(b, str)
+                and _STORED_DIGEST.fullmatch(a)
+                and _STORED_DIGEST.fullmatch(b)
+                and a < b
+            ):
+                raise StoreFileError(
+                    f"{self._KIND} {display_name(self.path)} is damaged: it holds the pair "
+                    f"{display_name(repr(a))}, {display_name(repr(b))}, not two content "
+                    f"digests; {self._DAMAGED}"
+                )
+            pairs.append((a, b))
+        return pairs
 
     def add(self, digest_a: str, digest_b: str) -> bool:
         """Mark a pair; True if it was not marked before.
@@ -150,7 +202,8 @@ class NotDuplicates(SQLiteFile):
             a, b = _pair(digest_a, digest_b)
         except ConfigError:
             return False
-        return bool(self._db.read("SELECT 1 FROM pairs WHERE a = ? AND b = ?", (a, b)))
+        rows = self._db.read("SELECT a, b FROM pairs WHERE a = ? AND b = ?", (a, b))
+        return bool(self._checked(rows))
 
     def __contains__(self, pair: object) -> bool:
         if not isinstance(pair, tuple) or len(pair) != 2:
@@ -159,13 +212,16 @@ class NotDuplicates(SQLiteFile):
 
     def pairs(self) -> list[Pair]:
         """Every marked pair, each with its smaller digest first, sorted."""
-        return [(a, b) for a, b in self._db.read("SELECT a, b FROM pairs ORDER BY a, b")]
+        return self._checked(self._db.read("SELECT a, b FROM pairs ORDER BY a, b"))
 
     def pairs_among(self, digests: Sequence[str | None]) -> set[tuple[int, int]]:
         """Index pairs ``(i, j)``, ``i < j``, of ``digests`` whose digests are marked.
 
         None entries (inputs that failed) are skipped; an input whose digest
         appears several times gives a pair for each of its positions.
+
+        Raises:
+            StoreFileError: the file cannot be read, or a pair read is damaged.
         """
         positions: dict[str, list[int]] = {}
         for index, digest in enumerate(digests):
@@ -175,7 +231,7 @@ class NotDuplicates(SQLiteFile):
         if len(positions) < 2:
             return found
         rows = self._db.read_in("SELECT a, b FROM pairs WHERE a IN ({marks})", list(positions))
-        for a, b in rows:  # a < b, so each marked pair is found once, through a
+        for a, b in self._checked(rows):  # a < b: each marked pair is found once, through a
             for i in positions[a]:
                 for j in positions.get(b, ()):
                     found.add((i, j) if i < j else (j, i))
@@ -209,6 +265,71 @@ class NotDuplicates(SQLiteFile):
                 message names the file and the pair).
         """
         return self.add_many(read_marks(path))
+
+
+def salvage(path: str | os.PathLike[str]) -> tuple[list[Pair], int]:
+    """The well-formed pairs a (damaged) marks file still holds, read as best SQLite can.
+
+    Nothing is checked but the pairs themselves (two digests, the smaller first): the
+    file is read from both ends, so rows before and after a damaged page are found.
+
+    Returns:
+        The pairs (sorted, each once) and how many rows were read but are not pairs.
+
+    Raises:
+        StoreFileError: the file cannot be opened as SQLite, or holds no ``pairs`` table.
+    """
+    import sqlite3
+
+    where = Path(path).expanduser()
+    if not where.is_file():
+        raise StoreFileError(f"not-duplicates file {display_name(where)} is not a file")
+    uri = where.resolve().as_uri()
+    found: set[Pair] = set()
+    bad: set[tuple[str, str]] = set()
+    scans = (
+        "SELECT a, b FROM pairs ORDER BY a, b",
+        "SELECT a, b FROM pairs ORDER BY a DESC, b DESC",
+    )
+    for options in ("?mode=ro", "?immutable=1"):  # the second when nothing may be written
+        db = sqlite3.connect(uri + options, uri=True)
+        db.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            break
+        except sqlite3.Error as err:
+            db.close()
+            problem = err
+    else:
+        raise StoreFileError(
+            f"cannot read not-duplicates file {display_name(where)} as SQLite: {problem}"
+        ) from problem
+    try:
+        for scan in scans:
+            try:
+                cursor = db.execute(scan)
+                while (row := cursor.fetchone()) is not None:
+                    a, b = row
+                    if (
+                        isinstance(a, str)
+                        and isinstance(b, str)
+                        and _STORED_DIGEST.fullmatch(a)
+                        and _STORED_DIGEST.fullmatch(b)
+                        and a < b
+                    ):
+                        found.add((a, b))
+                    else:
+                        bad.add((repr(a), repr(b)))
+            except sqlite3.OperationalError as err:
+                if "no such table" in str(err):
+                    raise StoreFileError(
+                        f"{display_name(where)} holds no not-duplicate marks (no pairs table)"
+                    ) from err
+            except (sqlite3.DatabaseError, MemoryError):
+                continue  # a damaged page: the other scan reads what lies beyond it
+    finally:
+        db.close()
+    return sorted(found), len(bad)
 
 
 def read_marks(path: str | os.PathLike[str]) -> list[Pair]:

@@ -5,12 +5,18 @@ version, checked on every open, so another program's database or a file from
 a newer imageprism is refused with a message naming it rather than misread.
 ``Database`` is the connection; ``SQLiteFile`` is what ``EmbeddingStore`` and
 ``NotDuplicates`` share on top of it (opening by kind, ``path``, closing, ``with``).
+
+Both files are untrusted input: a file stamped as ours must also hold exactly our
+tables, and every failure (damaged file, full disk, lock held too long, read-only
+file) becomes a ``StoreFileError`` that names the file, says what went wrong in
+words and what to do; the embedding store then degrades to "no store".
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -18,11 +24,65 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from imageprism.errors import StoreFileError
+from imageprism.io.names import display_name
 
 _BUSY_TIMEOUT = 30.0  # seconds to wait for another process's write to finish
 _CHUNK = 500  # values per IN (...) list, well under SQLite's parameter limit
+_FULL = 1024 * 1024  # bytes free under which an I/O error is taken for a full disk
 # The application id stamped into each kind of file ("IPRS", "IPND").
 _APPLICATION_IDS = {"embedding store": 0x49505253, "not-duplicates file": 0x49504E44}
+
+
+def _normal(statement: str | None) -> str:
+    """A CREATE statement with its white space collapsed, to compare schemas."""
+    return " ".join(str(statement).split())
+
+
+def _text(data: bytes) -> str:
+    """A TEXT value as read back: bytes that are not UTF-8 kept as lone surrogates, so a
+    damaged value is a row to refuse, not an exception out of the query."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _disk_is_full(path: Path) -> bool:
+    """Whether the file system of ``path`` (or of its folder) has (almost) no room left."""
+    for where in (path, path.parent):
+        try:
+            return shutil.disk_usage(where).free < _FULL
+        except OSError:
+            continue
+    return False
+
+
+def _cannot_write(err: BaseException, path: Path) -> bool:
+    """Whether ``err`` says that nothing can be written there (full disk, read-only)."""
+    text = str(err).lower()
+    return (
+        "full" in text
+        or ("i/o" in text and _disk_is_full(path))
+        or "readonly" in text
+        or "read-only" in text
+        or "unable to open" in text
+    )
+
+
+def _what_went_wrong(err: BaseException, damaged: str, path: Path) -> str:
+    """``err`` (from SQLite) in words, with what to do; ``damaged``: the advice for a damaged
+    file."""
+    text = str(err).lower()
+    if "full" in text or ("i/o" in text and _disk_is_full(path)):
+        return f"its disk is full ({err}): free some space"
+    if "i/o" in text:
+        return f"the disk reported an error ({err}): check the disk, or {damaged}"
+    if "locked" in text or "busy" in text:
+        return f"another process holds it locked ({err}): wait for it to finish"
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return f"it cannot be written ({err}): check the permissions of the file and its folder"
+    if isinstance(err, MemoryError):
+        return "it holds a value too large to read into memory: the file is damaged; " + damaged
+    if isinstance(err, sqlite3.OperationalError):
+        return f"{err}: the file is damaged or not one this imageprism wrote; {damaged}"
+    return f"it is damaged ({err}); {damaged}"
 
 
 class Database:
@@ -40,6 +100,14 @@ class Database:
         schema: The statements creating a new file's tables.
         synchronous: ``PRAGMA synchronous`` in WAL mode: ``NORMAL`` survives a killed
             process (not a power cut), ``FULL`` survives both.
+        damaged: What to do about a damaged file, said in every message about one
+            (e.g. "delete it to start afresh" for a cache).
+        check_integrity: Run ``PRAGMA quick_check`` on open (reads the whole file: for
+            small files whose damage must be found before they are used).
+
+    Attributes:
+        read_only: Why the file could be opened for reading only (nothing can be
+            written beside it: a full disk, a read-only folder), or None.
 
     Raises:
         StoreFileError: the file cannot be created or opened, is not SQLite, is another
@@ -54,36 +122,93 @@ class Database:
         version: int,
         schema: Sequence[str],
         synchronous: str = "FULL",
+        damaged: str = "move it aside",
+        check_integrity: bool = False,
     ) -> None:
         self.path = Path(path).expanduser()
         self.kind = kind
+        self.damaged = damaged
         self._lock = threading.Lock()
+        shown = display_name(self.path)
         if self.path.is_dir():
-            raise StoreFileError(f"{kind} {self.path} is a folder; give a file name")
+            raise StoreFileError(f"{kind} {shown} is a folder; give a file name")
+        if self.path.exists() and not self.path.is_file():
+            raise StoreFileError(f"{kind} {shown} is not a regular file; give a file name")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the user's only
         except OSError as err:
             raise StoreFileError(
-                f"cannot create the folder of {kind} {self.path}: {err.strerror or err}"
+                f"cannot create the folder of {kind} {shown}: {err.strerror or err}"
             ) from err
+        self.read_only: str | None = None
+        try:
+            self._open(version, schema, synchronous, check_integrity, immutable=False)
+        except StoreFileError as err:
+            if not self._readable_anyway(err):
+                raise
+            # e.g. a full disk: SQLite cannot create the WAL index beside the file, yet a
+            # file with no pending WAL can still be read as it is
+            self._open(version, schema, synchronous, check_integrity, immutable=True)
+            self.read_only = str(err)
+
+    def _readable_anyway(self, err: StoreFileError) -> bool:
+        """Whether opening failed only because nothing can be written beside the file (a full
+        disk, a read-only folder) and the file, with no WAL pending, can be read as it is."""
+        cause = err.__cause__
+        if not isinstance(cause, sqlite3.OperationalError) or not _cannot_write(cause, self.path):
+            return False
+        try:
+            wal = self.path.with_name(self.path.name + "-wal")
+            return self.path.stat().st_size > 0 and (not wal.exists() or wal.stat().st_size == 0)
+        except OSError:
+            return False
+
+    def _open(
+        self,
+        version: int,
+        schema: Sequence[str],
+        synchronous: str,
+        check_integrity: bool,
+        *,
+        immutable: bool,
+    ) -> None:
+        """Connect and check the file; ``immutable``: read it as it is, no locks, no writes."""
+        kind, damaged, shown = self.kind, self.damaged, display_name(self.path)
+        target = f"{self.path.resolve().as_uri()}?immutable=1" if immutable else self.path
         try:
             self._db = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                target,
+                timeout=_BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=immutable,
             )
         except sqlite3.Error as err:
-            raise StoreFileError(f"cannot open {kind} {self.path}: {err}") from err
+            raise StoreFileError(
+                f"cannot open {kind} {shown}: {_what_went_wrong(err, damaged, self.path)}"
+            ) from err
+        self._db.text_factory = _text
         try:
             self._check(_APPLICATION_IDS[kind], version, schema)
-            # WAL: readers never wait for a writer, and a commit is one append.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            if check_integrity:
+                self._check_integrity()
+            if not immutable:
+                # WAL: readers never wait for a writer, and a commit is one append.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={synchronous}")
         except StoreFileError:
             self._db.close()
             raise
-        except sqlite3.DatabaseError as err:
+        except sqlite3.OperationalError as err:
             self._db.close()
             raise StoreFileError(
-                f"{self.path} is not an imageprism {kind} (cannot read it as SQLite: {err})"
+                f"cannot open {kind} {shown}: {_what_went_wrong(err, damaged, self.path)}"
+            ) from err
+        except (sqlite3.DatabaseError, MemoryError, UnicodeError) as err:
+            self._db.close()
+            raise StoreFileError(
+                f"{shown} is not an imageprism {kind}, or is damaged (SQLite cannot read it: "
+                f"{err}); {damaged}"
             ) from err
 
     def _stamp(self) -> tuple[int, int, int]:
@@ -107,21 +232,42 @@ class Database:
             other = next((k for k, i in _APPLICATION_IDS.items() if i == found_id), None)
             what = f"an imageprism {other}" if other else "an SQLite database of another program"
             raise StoreFileError(
-                f"{self.path} is {what}, not an imageprism {self.kind}; give another file name"
+                f"{display_name(self.path)} is {what}, not an imageprism {self.kind}; give "
+                "another file name"
             )
         if found_version != version:
             raise StoreFileError(
-                f"{self.kind} {self.path} has schema version {found_version}, and this "
-                f"imageprism reads version {version} only: use the imageprism that wrote it, "
-                "or another file"
+                f"{self.kind} {display_name(self.path)} has schema version {found_version}, and "
+                f"this imageprism reads version {version} only: use the imageprism that wrote "
+                "it, or another file"
+            )
+        statements = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+        ).fetchall()
+        if sorted(_normal(sql) for (sql,) in statements) != sorted(map(_normal, schema)):
+            raise StoreFileError(
+                f"{self.kind} {display_name(self.path)} is stamped as one but does not hold "
+                f"its tables: it is damaged or was altered; {self.damaged}"
+            )
+
+    def _check_integrity(self) -> None:
+        problems = self._db.execute("PRAGMA quick_check(3)").fetchall()
+        if problems != [("ok",)]:
+            found = " ".join(" ".join(str(row[0]).split()) for row in problems)
+            raise StoreFileError(
+                f"{self.kind} {display_name(self.path)} is damaged (SQLite finds: {found}); "
+                f"{self.damaged}"
             )
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as err:
-            raise StoreFileError(f"{self.kind} {self.path}: {type(err).__name__}: {err}") from err
+        except (sqlite3.Error, MemoryError, UnicodeError) as err:
+            raise StoreFileError(
+                f"{self.kind} {display_name(self.path)} cannot be used: "
+                f"{_what_went_wrong(err, self.damaged, self.path)}"
+            ) from err
 
     def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one query."""
@@ -159,7 +305,14 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        Raises:
+            StoreFileError: the file is open for reading only (``read_only`` says why),
+                or the write fails.
+        """
+        if self.read_only is not None:
+            raise StoreFileError(f"{self.read_only} (it is open for reading only)")
         with self._lock, self._guard(), self._transaction() as db:
             yield db
 
@@ -193,6 +346,10 @@ class SQLiteFile:
     """The statements creating a new file's tables."""
     _SYNCHRONOUS: ClassVar[str] = "FULL"
     """``PRAGMA synchronous`` (see ``Database``)."""
+    _DAMAGED: ClassVar[str] = "move it aside"
+    """What to do about a damaged file (see ``Database``)."""
+    _CHECK_INTEGRITY: ClassVar[bool] = False
+    """Whether opening checks the whole file (see ``Database``)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._db = Database(
@@ -201,6 +358,8 @@ class SQLiteFile:
             version=self._VERSION,
             schema=self._SCHEMA,
             synchronous=self._SYNCHRONOUS,
+            damaged=self._DAMAGED,
+            check_integrity=self._CHECK_INTEGRITY,
         )
         self.path = self._db.path
 
