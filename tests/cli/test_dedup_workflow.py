@@ -44,7 +44,7 @@ def test_second_dedup_run_reuses_the_store(tmp_path, capsys):
     assert code == 0 and first["store"]["embedded"] == 4 and first["store"]["reused"] == 0
     code, out, _ = _run(capsys, "dedup", str(tmp_path / "lib"), "--store", str(store), "--json")
     second = json.loads(out)
-    assert second["store"] == {"path": str(store), "reused": 4, "embedded": 0}
+    assert second["store"] == {"path": str(store), "reused": 4, "embedded": 0, "problem": None}
     assert second["groups"] == first["groups"] and len(second["groups"]) == 2
 
 

@@ -137,9 +137,9 @@ def test_dedup_report_shows_names_escaped_and_json_keeps_them_raw(capsys, hostil
     twin = hostile / os.fsdecode(b"copy \xff\n.jpg")
     twin.write_bytes((hostile / UNDECODABLE).read_bytes())
     report = tmp_path / "report.html"
-    # --no-store: the embedding store cannot key an undecodable path yet (see io/store.py)
+    store = tmp_path / "store.sqlite"  # keys undecodable paths too
     code, out, _ = _run(
-        capsys, "dedup", str(hostile), "--no-store", "--report", str(report), "--json"
+        capsys, "dedup", str(hostile), "--store", str(store), "--report", str(report), "--json"
     )
     assert code == 0
     data = json.loads(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,21 @@ def test_an_error_about_another_file_keeps_its_own_name(tmp_path):
         atomic_write(tmp_path / "out.json", copy)
     assert caught.value.filename == str(source)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_gives_the_usual_mode_without_ever_setting_the_umask(tmp_path, monkeypatch):
+    old = os.umask(0o027)
+    try:
+
+        def no_umask(mask):
+            raise AssertionError(
+                "the umask was set: another thread could create a file open to all"
+            )
+
+        monkeypatch.setattr(os, "umask", no_umask)
+        target = atomic_write(tmp_path / "out.txt", lambda path: path.write_text("x"))
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

@@ -441,8 +441,16 @@ def test_cli_dedup_with_a_corrupt_store_warns_once_and_finds_the_same_groups(tmp
     assert plain.returncode == 0 and damaged.returncode == 0, damaged.stderr
     assert json.loads(damaged.stdout)["groups"] == json.loads(plain.stdout)["groups"]
     assert len(json.loads(plain.stdout)["groups"]) == 4
-    assert damaged.stderr.count("StoreWarning") == 1
+    # one line, without Python's source line of the warning
+    assert damaged.stderr.count("imageprism: warning:") == 1, damaged.stderr
+    assert len(damaged.stderr.strip().splitlines()) == 1, damaged.stderr
     assert str(store) in damaged.stderr and "not an imageprism embedding store" in damaged.stderr
+    assert "not an imageprism embedding store" in json.loads(damaged.stdout)["store"]["problem"]
+    assert json.loads(plain.stdout)["store"] is None
+    text = subprocess.run(
+        [*command[:-1], "--store", str(store)], capture_output=True, text=True, env=env
+    )
+    assert "store not used: " in text.stdout and "computed" not in text.stdout, text.stdout
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs a file system taking any bytes")

@@ -767,12 +767,18 @@ class ImagePrism:
             progress: Called as ``progress(done, total)`` while embedding.
         """
         threshold = check_threshold(threshold)
-        embeddings, errors, sources, digests = self._embed_many(images, progress)
+        opened = None
         if isinstance(not_duplicates, str | os.PathLike):
             from imageprism.dedup.not_duplicates import NotDuplicates
 
-            not_duplicates = NotDuplicates(not_duplicates)
-        apart = not_duplicates.pairs_among(digests) if not_duplicates is not None else set()
+            # opened first: a damaged marks file stops the run before any embedding
+            not_duplicates = opened = NotDuplicates(not_duplicates)
+        try:
+            embeddings, errors, sources, digests = self._embed_many(images, progress)
+            apart = not_duplicates.pairs_among(digests) if not_duplicates is not None else set()
+        finally:
+            if opened is not None:
+                opened.close()
         unique, labels = dedup_embeddings(
             embeddings,
             self._dimensions,

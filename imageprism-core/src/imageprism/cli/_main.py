@@ -2,8 +2,9 @@
 modules, in the order ``imageprism --help`` lists them, runs the chosen command and turns
 its errors into one-line messages and exit codes (0 ok; 1 some inputs could not be used;
 2 bad usage or configuration). A reader that goes away (``imageprism presets | head``)
-stops the output quietly. Error messages are printed with the names they quote escaped
-(``imageprism.io.names``), on one line.
+stops the output quietly. Error messages and warnings are printed with the names they
+quote escaped (``imageprism.io.names``), on one line each (a warning without Python's
+source line: ``imageprism: warning: ...``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from imageprism._version import __version__
 from imageprism.cli import (
@@ -71,9 +74,27 @@ def _silence_stdout() -> None:
         pass
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Print a warning as one line, without the source line Python would add."""
+    print(f"imageprism: warning: {display_text(str(message))}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: Any) -> int:
     try:
         return int(args.run(args))
     except ImageLoadError as err:

@@ -28,7 +28,7 @@ from imageprism.cli._common import (
     print_json,
     progress,
 )
-from imageprism.io.names import display_name
+from imageprism.io.names import display_name, display_text
 from imageprism.report.render import render_report, write_report
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"})
@@ -226,15 +226,20 @@ def run(args: argparse.Namespace) -> int:
     if args.every or args.out:
         raise UsageError("--every and --out apply to a video input (one .mp4, .mov, ... file)")
     check_output(args.report)
-    prism, threshold = dedup_settings(args)
-    files, skipped = image_files(args)
-    result = prism.dedup(
-        files,
-        threshold=threshold,
-        backend=args.backend,
-        not_duplicates=_not_duplicates(args.not_duplicates),
-        progress=progress(args, "embedding"),
-    )
+    marks = _not_duplicates(args.not_duplicates)  # a damaged marks file stops here
+    try:
+        prism, threshold = dedup_settings(args)
+        files, skipped = image_files(args)
+        result = prism.dedup(
+            files,
+            threshold=threshold,
+            backend=args.backend,
+            not_duplicates=marks,
+            progress=progress(args, "embedding"),
+        )
+    finally:
+        if marks is not None:
+            marks.close()
     plan = plan_actions(
         result,
         keep=args.keep,
@@ -278,7 +283,12 @@ def run(args: argparse.Namespace) -> int:
                 "applied": None if applied is None else applied.to_dict(),
                 "store": None
                 if store is None
-                else {"path": str(store.path), "reused": store.hits, "embedded": store.written},
+                else {
+                    "path": str(store.path),
+                    "reused": store.hits,
+                    "embedded": store.written,
+                    "problem": store.problem or store.write_problem,
+                },
             }
         )
     else:
@@ -287,11 +297,15 @@ def run(args: argparse.Namespace) -> int:
             f"{good} images, {len(result.unique)} unique, {len(result.groups)} groups of "
             f"near-duplicates (threshold {result.threshold:.4g})"
         )
-        if store is not None:
+        if store is not None and store.problem is not None:
+            print(f"store not used: {display_text(store.problem)}")
+        elif store is not None:
             print(
                 f"embeddings: {store.written} computed, {store.hits} reused from "
                 f"{display_name(store.path)}"
             )
+            if store.write_problem is not None:
+                print(f"store not written: {display_text(store.write_problem)}")
         if args.dry_run and args.action != "report":
             print("dry run: nothing is changed")
         print(plan.describe())

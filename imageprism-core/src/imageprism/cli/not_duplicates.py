@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from imageprism.cli._common import EXIT_OK, UsageError, add_json_option, print_json
+from imageprism.io.names import display_name
 
 _MARK_STATES = {
     ("add", True): "marked as not duplicates",
@@ -125,7 +126,10 @@ def run_pair(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"removed": False, "pair": list(pair), "file": str(missing)})
         else:
-            print(f"no mark to remove: {args.a} and {args.b} ({missing} does not exist)")
+            print(
+                f"no mark to remove: {display_name(args.a)} and {display_name(args.b)} "
+                f"({display_name(missing)} does not exist)"
+            )
         return EXIT_OK
     with _marks(args) as marks:
         changed = (marks.add if action == "add" else marks.remove)(*pair)
@@ -134,7 +138,10 @@ def run_pair(args: argparse.Namespace) -> int:
             print_json({key: changed, "pair": list(pair), "file": str(marks.path)})
         else:
             state = _MARK_STATES[action, changed]
-            print(f"{state}: {args.a} and {args.b} (in {marks.path})")
+            print(
+                f"{state}: {display_name(args.a)} and {display_name(args.b)} "
+                f"(in {display_name(marks.path)})"
+            )
     return EXIT_OK
 
 
@@ -152,8 +159,9 @@ def run_import(args: argparse.Namespace) -> int:
             )
         else:
             print(
-                f"imported {added} new pairs from {args.marks} ({len(pairs) - added} already "
-                f"marked); {total} pairs in {marks.path}"
+                f"imported {added} new pairs from {display_name(args.marks)} "
+                f"({len(pairs) - added} already marked); {total} pairs in "
+                f"{display_name(marks.path)}"
             )
     return EXIT_OK
 
@@ -181,12 +189,13 @@ def run_salvage(args: argparse.Namespace) -> int:
     ``args.out``; returns the exit code."""
     from imageprism.dedup.not_duplicates import FORMAT, salvage
     from imageprism.io.atomic import atomic_write
-    from imageprism.io.names import display_name
 
     source = _marks_path(args)
     out = Path(args.out)
     if out.resolve() == source.resolve():
-        raise UsageError(f"{args.out} is the marks file itself: give another file to write")
+        raise UsageError(
+            f"{display_name(args.out)} is the marks file itself: give another file to write"
+        )
     pairs, damaged = salvage(source)
     text = json.dumps({"format": FORMAT, "pairs": [list(pair) for pair in pairs]}, indent=1)
     atomic_write(out, lambda temporary: temporary.write_text(text + "\n"))

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_beside(target: Path) -> str:
+    """A new empty temporary file beside ``target``, created exclusively.
+
+    Its mode is 0666 less the umask, applied by the kernel: reading the umask would
+    mean setting it for a moment, when another thread could create a file open to all.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+        try:
+            os.close(os.open(temp, flags, 0o666))
+        except FileExistsError:
+            continue  # 2**48 names: taken only by chance or by a planted file
+        return str(temp)
 
 
 def _ours(filename: object, target: Path) -> bool:
@@ -40,12 +50,8 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
     """
     temp: str | None = None
     try:
-        handle, temp = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-        os.close(handle)
+        temp = _create_beside(target)
         write(Path(temp))
-        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, target)
     except OSError as err:
         if err.errno is not None and _ours(err.filename, target):
