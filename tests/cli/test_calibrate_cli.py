@@ -193,3 +193,26 @@ def test_face_calibrates_from_the_command_line_with_set(tmp_path, capsys, monkey
     face = load_calibration("faces")
     assert face.settings["dimensions"]["face"]["config"]["embedder"] == "dlib"
     assert out["saved"] and 0.5 < face.threshold < 1.0
+
+
+def test_dedup_refuses_a_calibration_file_naming_a_local_model_unless_trusted(
+    capsys, pairs_csv, config_dir, tmp_path
+):
+    assert run(capsys, "calibrate", str(pairs_csv), "--save", "demo", "--quiet")[0] == 0
+    data = json.loads((config_dir / "calibrations" / "demo.json").read_text())
+    planted = tmp_path / "planted.onnx"
+    data["settings"]["dimensions"]["hash"]["config"]["algorithms"] = ["phash"]
+    data["settings"]["dimensions"]["semantic"] = {
+        "fingerprint": "0" * 16,
+        "metric": "cosine",
+        "config": {"model_path": str(planted)},
+    }
+    shared = tmp_path / "shared.json"
+    shared.write_text(json.dumps(data))
+    folder = pairs_csv.parent
+    code, _, err = run(capsys, "dedup", str(folder), "--calibration", str(shared))
+    assert code == 2 and "names a local file" in err and "--trust-calibration-models" in err
+    code, _, err = run(
+        capsys, "dedup", str(folder), "--calibration", str(shared), "--trust-calibration-models"
+    )
+    assert code == 2 and "planted.onnx" in err and "names a local file" not in err

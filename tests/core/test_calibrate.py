@@ -428,3 +428,29 @@ def test_labelled_pairs_accept_pil_images_and_bytes(demo_photos):
     ]
     result = calibrate(pairs, ImagePrism())
     assert result.errors == [] and result.dimensions["hash"].recall == 1.0
+
+
+def test_a_calibration_file_naming_a_local_model_is_refused_unless_trusted(
+    demo_photos, config_dir, tmp_path
+):
+    saved = _small_calibration(demo_photos).save("ours")
+    data = json.loads(saved.read_text())
+    semantic = {"fingerprint": "0" * 16, "metric": "cosine", "config": {"model_path": "/x.onnx"}}
+    data["settings"]["dimensions"]["semantic"] = semantic
+    shared = tmp_path / "from-a-colleague.json"
+    shared.write_text(json.dumps(data))
+    with pytest.raises(
+        ConfigError, match=r"dimension 'semantic': field 'model_path' names a local file"
+    ):
+        load_calibration(shared)
+    assert "semantic" in load_calibration(shared, trust_models=True).settings["dimensions"]
+    saved.write_text(json.dumps(data))  # your own config folder: trusted
+    assert "semantic" in load_calibration("ours").settings["dimensions"]
+
+
+def test_a_huge_calibration_file_is_refused_before_it_is_read(tmp_path):
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as sparse:
+        sparse.truncate(65 * 2**20)
+    with pytest.raises(ConfigError, match="too large for a calibration file"):
+        load_calibration(huge)

@@ -165,7 +165,7 @@ def dedup_settings(args: argparse.Namespace) -> tuple[ImagePrism, float]:
 
         if args.dimensions or args.profile:
             raise UsageError("--calibration sets the dimensions: drop --dimensions/--profile")
-        calibration = load_calibration(args.calibration)
+        calibration = load_calibration(args.calibration, trust_models=args.trust_calibration_models)
         return calibration.prism(store=store), calibration.threshold
     prism = make_prism(args, store=not args.no_store)
     if not args.preset:

@@ -47,6 +47,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--calibration", help="a calibration saved by `imageprism calibrate --save NAME`"
     )
+    p.add_argument(
+        "--trust-calibration-models",
+        action="store_true",
+        help="use the models a calibration FILE names even when the installed packs do not "
+        "pin them (or a local model file): only for a file whose author you trust",
+    )
     p.add_argument("--report", help="also write an HTML page of the duplicate groups to REPORT")
     p.add_argument(
         "--every",

@@ -219,10 +219,11 @@ def _config_problem(
     return None
 
 
-def check_model_sources(manifest: dict[str, Any], path: object) -> None:
+def check_model_sources(manifest: dict[str, Any], path: object, hint: str = TRUST_HINT) -> None:
     """Refuse a manifest whose configs name unpinned models or local files.
 
     Runs before any dimension is built, so nothing is downloaded, hashed or run.
+    ``hint`` ends the message: how to load the file anyway.
 
     Raises:
         IndexFileError: a dimension is unknown (or its pack is not installed).
@@ -244,7 +245,7 @@ def check_model_sources(manifest: dict[str, Any], path: object) -> None:
         if problem is not None:
             raise UntrustedModelError(
                 f"{display_name(str(path))}: dimension {name!r}: {problem}; such a file "
-                f"could make imageprism download and run any model; {TRUST_HINT}"
+                f"could make imageprism download and run any model; {hint}"
             )
 
 

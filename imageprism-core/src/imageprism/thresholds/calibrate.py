@@ -31,9 +31,10 @@ import numpy as np
 
 from imageprism import environment
 from imageprism.errors import ConfigError
-from imageprism.index.manifest import prism_manifest
+from imageprism.index.manifest import IndexFileError, check_model_sources, prism_manifest
 from imageprism.io.atomic import atomic_write
 from imageprism.io.images import ImageInput
+from imageprism.io.names import display_name
 from imageprism.prism import ImagePrism, Progress
 from imageprism.results import ImageFailure
 from imageprism.scoring import blend_many
@@ -67,6 +68,12 @@ __all__ = [
 
 _FORMAT = "imageprism-calibration"
 _VERSION = 1
+_MAX_FILE_BYTES = 64 * 2**20  # a calibration of a million pairs is about 30 MB
+_TRUST_HINT = (
+    "use it only if you trust whoever wrote it: load_calibration(..., trust_models=True) "
+    "or `imageprism dedup --calibration FILE --trust-calibration-models`, or save your own "
+    "with `imageprism calibrate --save NAME`"
+)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -237,20 +244,29 @@ class Calibration:
         return atomic_write(target, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
-def load_calibration(name_or_path: str | os.PathLike[str]) -> Calibration:
+def load_calibration(
+    name_or_path: str | os.PathLike[str], *, trust_models: bool = False
+) -> Calibration:
     """A calibration saved by name (``Calibration.save``) or a JSON file written by it.
 
     A value with a path separator or ending in ``.json`` (or a ``Path``) is a file;
     anything else is a name in the calibrations folder.
 
+    A calibration carries its dimensions' configs, which ``Calibration.prism`` builds.
+    One saved by name lives in your own config folder and is trusted; a file given by
+    path may come from anyone, so, as for index files, a config naming a model the
+    installed packs do not pin, or a local model file, is refused unless
+    ``trust_models`` is true.
+
     Raises:
-        ConfigError: no such calibration (the message lists the saved names), or the
-            file is not a calibration.
+        ConfigError: no such calibration (the message lists the saved names), the
+            file is not a calibration, or it names an untrusted model.
     """
     text = os.fspath(name_or_path)
     separators = [os.sep, *([os.altsep] if os.altsep else [])]
     is_path = isinstance(name_or_path, os.PathLike) or text.lower().endswith(".json")
-    if is_path or any(sep in text for sep in separators):
+    by_path = is_path or any(sep in text for sep in separators)
+    if by_path:
         path = Path(text).expanduser()
         if not path.is_file():
             raise ConfigError(f"no calibration file {path}")
@@ -263,6 +279,8 @@ def load_calibration(name_or_path: str | os.PathLike[str]) -> Calibration:
                 "(save one with `imageprism calibrate PAIRS.csv --save NAME`)"
             )
     try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            raise ConfigError(f"{display_name(path)} is too large for a calibration file")
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ConfigError(f"{path} is not an imageprism calibration file")
@@ -271,6 +289,11 @@ def load_calibration(name_or_path: str | os.PathLike[str]) -> Calibration:
                 f"{path} is a calibration of format version {data.get('version')!r}; this "
                 f"imageprism reads version {_VERSION}"
             )
+        if by_path and not trust_models:
+            try:
+                check_model_sources(data["settings"], path, _TRUST_HINT)
+            except IndexFileError as err:
+                raise ConfigError(str(err)) from err
         weighted = data["weighted"]
         return Calibration(
             dimensions={n: ThresholdFit._from_dict(f) for n, f in data["dimensions"].items()},
