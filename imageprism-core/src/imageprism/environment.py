@@ -1,5 +1,9 @@
 """Every environment variable imageprism reads, each a documented constant."""
 
+import os
+import sys
+from pathlib import Path
+
 DISABLE_PLUGINS = "IMAGEPRISM_DISABLE_PLUGINS"
 """Comma-separated entry-point names of plugins not to load (e.g. ``models,face``)."""
 
@@ -12,7 +16,8 @@ downloaded into instead of) the Hugging Face cache."""
 
 CONFIG_DIR = "IMAGEPRISM_CONFIG_DIR"
 """A folder for imageprism's own settings, used instead of the user config folder
-(``~/.config/imageprism`` on Linux); saved calibrations go in its ``calibrations`` folder."""
+(``~/.config/imageprism`` on Linux); saved calibrations go in its ``calibrations`` folder,
+and the key that signs undo manifests is its ``undo.key``."""
 
 HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
 """Hugging Face's own switch, honoured by imageprism: set to 1 and no model file
@@ -25,3 +30,22 @@ when ``ImagePrism(batch_memory=...)`` is not given: a number of bytes, or with a
 suffix ``K``, ``M`` or ``G`` (KiB, MiB, GiB), e.g. ``1G``. Default ``512M``. A batch
 is cut so that the images in flight (their encoded bytes and a full decode each)
 stay within it; an image larger than the budget is embedded alone."""
+
+
+def config_dir() -> Path:
+    """imageprism's settings folder: ``$IMAGEPRISM_CONFIG_DIR``, else the user's own.
+
+    The user's is ``%APPDATA%\\imageprism`` on Windows, ``~/Library/Application
+    Support/imageprism`` on macOS and ``$XDG_CONFIG_HOME/imageprism`` (default
+    ``~/.config/imageprism``) elsewhere.
+    """
+    own = os.environ.get(CONFIG_DIR)
+    if own:
+        return Path(own).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "imageprism"

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import stat
-import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,22 +91,8 @@ def _plain_absolute(path: str) -> bool:
 # --- the per-user key and the manifest's MAC -----------------------------------
 
 
-def _config_dir() -> Path:
-    """``$IMAGEPRISM_CONFIG_DIR``, else the user's configuration folder for imageprism."""
-    own = os.environ.get(environment.CONFIG_DIR)
-    if own:
-        return Path(own).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "imageprism"
-
-
 def _key_path() -> Path:
-    return _config_dir() / _KEY_NAME
+    return environment.config_dir() / _KEY_NAME
 
 
 def _read_key(path: Path) -> bytes | None:

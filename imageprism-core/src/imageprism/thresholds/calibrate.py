@@ -21,7 +21,6 @@ import math
 import numbers
 import os
 import re
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,17 +77,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def _config_dir() -> Path:
-    """Where calibrations are saved: ``$IMAGEPRISM_CONFIG_DIR/calibrations`` or the user's."""
-    own = os.environ.get(environment.CONFIG_DIR)
-    if own:
-        return Path(own).expanduser() / "calibrations"
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "imageprism" / "calibrations"
+    """Where calibrations are saved: the ``calibrations`` folder of the settings folder."""
+    return environment.config_dir() / "calibrations"
 
 
 def calibration_path(name: str) -> Path:
