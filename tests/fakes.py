@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from imageprism import DimensionSpec, PreparedImage, hookimpl
 from imageprism.plugin.registry import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, Registry
+from imageprism.results import DedupResult
 
 
 class MeanColourConfig(BaseModel):
@@ -88,3 +91,25 @@ def registry_with(*names: str) -> tuple[Registry, FakePack]:
     """Core plus a fake pack providing ``names``."""
     pack = FakePack(*names)
     return Registry(entry_points=core_entry_points(), plugins=[("fake", pack)]), pack
+
+
+def content_digest(data: bytes) -> str:
+    """The content digest imageprism records for a file's bytes."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def dedup_result(paths: list[Path], groups: list[list[int]]) -> DedupResult:
+    """A dedup result over ``paths`` with the given groups (digests of the files as they are)."""
+    labels: list[int | None] = list(range(len(paths)))
+    for group in groups:
+        for member in group:
+            labels[member] = group[0]
+    return DedupResult(
+        unique=sorted({label for label in labels if label is not None}),
+        labels=labels,
+        groups=groups,
+        errors=[],
+        sources=[str(p) for p in paths],
+        threshold=0.9,
+        digests=[content_digest(p.read_bytes()) for p in paths],
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import content_digest as _digest
+from fakes import dedup_result as _result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -30,27 +31,6 @@ from imageprism.actions import (
 )
 from imageprism.actions import apply as actions  # apply_plan's module: tests patch its _place
 from imageprism.errors import UndoManifestError
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _result(paths: list[Path], groups: list[list[int]]) -> DedupResult:
-    """A dedup result over ``paths`` with the given groups (digests of the files as they are)."""
-    labels: list[int | None] = list(range(len(paths)))
-    for group in groups:
-        for member in group:
-            labels[member] = group[0]
-    return DedupResult(
-        unique=sorted({label for label in labels if label is not None}),
-        labels=labels,
-        groups=groups,
-        errors=[],
-        sources=[str(p) for p in paths],
-        threshold=0.9,
-        digests=[_digest(p.read_bytes()) for p in paths],
-    )
 
 
 def _tree(root: Path) -> dict[str, tuple[str, int, int]]:

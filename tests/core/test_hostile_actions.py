@@ -4,7 +4,6 @@ library, two runs on one ``--to``, a full disk, and names that would forge plan 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import stat
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import content_digest as _digest
+from fakes import dedup_result as _result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -23,33 +24,12 @@ from imageprism.actions import apply_plan, manifests_in, plan_actions, undo
 from imageprism.actions._files import _key_path, _sign
 from imageprism.cli import main
 from imageprism.errors import ConfigError, UndoManifestError, UntrustedManifestError
-from imageprism.results import DedupResult
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
-
-
-def _result(paths: list[Path], groups: list[list[int]]) -> DedupResult:
-    labels: list[int | None] = list(range(len(paths)))
-    for group in groups:
-        for member in group:
-            labels[member] = group[0]
-    return DedupResult(
-        unique=sorted({label for label in labels if label is not None}),
-        labels=labels,
-        groups=groups,
-        errors=[],
-        sources=[str(p) for p in paths],
-        threshold=0.9,
-        digests=[_digest(p.read_bytes()) for p in paths],
-    )
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
