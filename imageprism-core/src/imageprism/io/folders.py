@@ -52,7 +52,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["IMAGE_EXTENSIONS", "Skipped", "find_images"]
+__all__ = ["IMAGE_EXTENSIONS", "Skipped", "find_images", "special_file_kind"]
 
 IMAGE_EXTENSIONS = frozenset(
     {
@@ -152,7 +152,7 @@ def find_images(
         elif stat.S_ISREG(info.st_mode):
             found.append(path)
         else:
-            skipped.append(Skipped(path, f"not a regular file ({_kind(info.st_mode)})"))
+            skipped.append(Skipped(path, f"not a regular file ({special_file_kind(info.st_mode)})"))
     return found, skipped
 
 
@@ -178,8 +178,8 @@ def _inside(target: str, roots: tuple[str, ...]) -> bool:
     return any((target + os.sep).startswith(root) for root in roots)
 
 
-def _kind(mode: int) -> str:
-    """What kind of special file ``mode`` describes, e.g. ``"FIFO"``."""
+def special_file_kind(mode: int) -> str:
+    """What kind of special file an ``st_mode`` describes, e.g. ``"FIFO"``."""
     return next((name for test, name in _KINDS if test(mode)), "special file")
 
 

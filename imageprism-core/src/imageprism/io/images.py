@@ -60,6 +60,7 @@ import numpy as np
 from PIL import Image, features
 
 from imageprism.errors import ImageLoadError
+from imageprism.io.folders import special_file_kind
 
 ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray | PreparedImage"  # noqa: E501
 """Anything ``prepare`` accepts."""
@@ -471,22 +472,14 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array), mode)
 
 
-_FILE_KINDS = (
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-)
-
-
 def _not_regular(mode: int) -> str | None:
     """Why a file of this ``st_mode`` is not read as an image (None: a regular file)."""
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISDIR(mode):
         return "is a directory, not an image file"
-    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
-    return f"is {kind}, not a regular file; only regular files are read as images"
+    kind = special_file_kind(mode)
+    return f"is not a regular file ({kind}); only regular files are read as images"
 
 
 def check_regular_file(path: str | os.PathLike[str]) -> None:
