@@ -6,6 +6,8 @@ images keeps peak RSS < 1 GiB and no file takes > 5 s, and loading raises nothin
 files of every format, mode and damage Pillow's own tests use); ``--images auto``
 downloads it with ``pip download --no-deps --no-binary :all: pillow`` into a temporary
 folder and extracts only that folder (nothing is kept); ``--images DIR`` uses a folder.
+Unless ``--no-crafted``, the crafted corpus of ``hostile_inputs.py`` joins them (thin,
+huge, bomb, sparse, multi-frame and special files: a FIFO, a socket, ``/dev/zero``).
 
 Dimensions: ``hash``; ``style`` on ``../shared/models/mobilenetv2/mobilenetv2_multi.onnx``;
 ``semantic`` and ``instance`` on the real CLIP ViT-B/32 and DINOv2-small architectures
@@ -161,16 +163,29 @@ def main() -> int:
         "--passes", default="embed,embed_many,dedup", help="comma-separated subset of passes"
     )
     parser.add_argument("--batch-memory", type=int, help="ImagePrism(batch_memory=BYTES)")
+    parser.add_argument(
+        "--crafted",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add hostile_inputs.py's crafted files (default: yes)",
+    )
     args = parser.parse_args()
     options = {"batch_memory": args.batch_memory} if args.batch_memory else {}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         images = _pillow_images(tmp) if args.images == "auto" else Path(args.images)
         files = sorted(str(p) for p in images.rglob("*") if p.is_file())
+        if args.crafted:
+            from hostile_inputs import build
+
+            crafted = {path for _, _, paths in build(tmp / "crafted") for path in paths}
+            files += sorted(crafted)
         config, missing = _config(tmp)
         if args.dimensions:
             config = {k: v for k, v in config.items() if k in args.dimensions.split(",")}
         print(f"{len(files)} files from {images}; dimensions: {', '.join(config)}")
+        if args.crafted:
+            print(f"of them {len(crafted)} crafted by hostile_inputs.py")
         for item in missing:
             print(f"left out: {item}")
         rows, ok = [], True

@@ -125,6 +125,13 @@ def test_one_session_per_model_file_per_process(tmp_path):
     assert load_session(path, intra_op_threads=1) is not load_session(path)
 
 
+def test_sessions_free_their_run_memory_instead_of_keeping_an_arena(tmp_path):
+    # an arena keeps every session's largest run resident: five models' worth at once
+    path = tmp_path / "clip.onnx"
+    path.write_bytes(CLIP)
+    assert load_session(path).get_session_options().enable_cpu_mem_arena is False
+
+
 def test_model_file_pins_are_validated():
     with pytest.raises(ValueError, match="sha256"):
         ModelFile(repo_id="a/b", filename="f", revision="main", sha256="abc")

@@ -66,6 +66,11 @@ def load_session(
         ort = _ort()
         options = ort.SessionOptions()
         options.log_severity_level = _ERRORS_ONLY
+        # ONNX Runtime's CPU arena keeps each session's largest run for good: with five
+        # models that sum stays resident (dedup over Pillow's test images peaked at
+        # 1.35 GiB with it, 0.92 GiB without) for about the same end-to-end speed
+        # (benchmarks/onnx_arena.py, benchmarks/pillow_test_images.py)
+        options.enable_cpu_mem_arena = False
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         try:
