@@ -15,7 +15,7 @@ import numpy as np
 from imageprism.errors import ConfigError, DimensionError, ImagePrismError
 from imageprism.io.images import PreparedImage
 from imageprism.plugin import Metric, get_registry
-from imageprism.plugin.outputs import Culprit, EmbeddingCheck
+from imageprism.plugin.outputs import Culprit, EmbeddingCheck, describe_value
 from imageprism.scoring import cosine_scores
 from imageprism_face.config import FaceConfig
 from imageprism_face.faces import Face, FaceDetector, FaceEmbedder
@@ -121,7 +121,7 @@ class FaceDimension:
         ) or not callable(getattr(built, method)):
             protocol = "FaceDetector" if kind == "detector" else "FaceEmbedder"
             raise culprit.error(
-                f"built a {type(built).__name__}, which does not implement the {protocol} "
+                f"built {describe_value(built)}, which does not implement the {protocol} "
                 f"protocol (name, fingerprint, {method})"
             )
         return built
@@ -160,11 +160,11 @@ class FaceDimension:
             ) from err
         if not isinstance(faces, list | tuple):
             raise self._fault(
-                culprit, f"returned a {type(faces).__name__} for {image.source}, not a list", image
+                culprit, f"returned {describe_value(faces)} for {image.source}, not a list", image
             )
         for face in faces:
             if not isinstance(face, Face):
-                problem = f"a {type(face).__name__} among the faces, not a Face"
+                problem = f"{describe_value(face)} among the faces, not a Face"
             elif len(face.box) != 4 or not all(
                 isinstance(v, numbers.Real) and math.isfinite(v) for v in (*face.box, face.score)
             ):
@@ -191,7 +191,7 @@ class FaceDimension:
             if isinstance(vectors, list | tuple):
                 got = f"{len(vectors)} vectors"
             else:
-                got = f"a {type(vectors).__name__}"
+                got = describe_value(vectors)
             raise self._fault(
                 culprit,
                 f"returned {got} for 1 face in {image.source}; embed_faces must return "

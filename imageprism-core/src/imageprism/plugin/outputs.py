@@ -36,6 +36,7 @@ __all__ = [
     "Culprit",
     "EmbeddingCheck",
     "check_score",
+    "describe_value",
 ]
 
 EMBEDDING_DTYPES: dict[str, tuple[np.dtype[Any], ...]] = {
@@ -102,11 +103,16 @@ class Culprit:
         )
 
 
-def _what(value: object) -> str:
-    """How an unexpected output is described: its type, and its shape for an array."""
+def _a(words: str) -> str:
+    return f"{'an' if words[:1].lower() in 'aeio' else 'a'} {words}"
+
+
+def describe_value(value: object) -> str:
+    """An unexpected output as messages describe it: ``"a list"``, ``"a 2-D float64 array of
+    shape (1, 3)"``, ``"an object"``."""
     if isinstance(value, np.ndarray):
-        return f"a {value.ndim}-D {value.dtype} array of shape {value.shape}"
-    return f"a {type(value).__name__}"
+        return _a(f"{value.ndim}-D {value.dtype} array of shape {value.shape}")
+    return _a(type(value).__name__)
 
 
 class EmbeddingCheck:
@@ -147,11 +153,12 @@ class EmbeddingCheck:
             if value is None:
                 continue
             if not isinstance(value, np.ndarray) or value.ndim != 1:
-                found[position] = f"{_what(value)}, but {self.returns} 1-D numpy arrays or None"
+                what = describe_value(value)
+                found[position] = f"{what}, but {self.returns} 1-D numpy arrays or None"
             elif value.dtype not in self._dtypes:
                 allowed = " or ".join(str(dtype) for dtype in self._dtypes)
                 found[position] = (
-                    f"a {value.dtype} array, but {self.metric} embeddings must be {allowed}"
+                    f"{_a(str(value.dtype))} array, but {self.metric} embeddings must be {allowed}"
                 )
             elif value.shape[0] == 0:
                 found[position] = "an empty array (no values)"
@@ -198,7 +205,8 @@ def check_score(score: object, culprit: Culprit) -> float | None:
         return None
     if isinstance(score, bool) or not isinstance(score, numbers.Real):
         raise culprit.error(
-            f"scored a pair with {_what(score)}; similarity must return a number in [0, 1] or None"
+            f"scored a pair with {describe_value(score)}; similarity must return a number "
+            "in [0, 1] or None"
         )
     value = float(score)
     if not math.isfinite(value):
