@@ -226,3 +226,14 @@ def test_the_face_packs_own_components_are_blamed_on_the_face_pack():
         str(dimension._embedder_culprit),
     )
     assert str(dimension._detector_culprit).startswith("face detector 'ultraface' of plugin 'face'")
+
+
+def test_a_missing_model_file_stops_the_call_instead_of_failing_each_image(acme):
+    from imageprism import ModelFileError
+
+    def missing(pixels):
+        raise ModelFileError("acme.onnx not found; pull it with imageprism models pull")
+
+    acme.embedder_fault = missing
+    with pytest.raises(ModelFileError, match=r"^acme\.onnx not found"):
+        _prism().embed_many([GREEN, RED])

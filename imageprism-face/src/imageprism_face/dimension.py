@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from imageprism.errors import ConfigError, DimensionError, ImagePrismError
+from imageprism.errors import (
+    ConfigError,
+    DimensionError,
+    ImagePrismError,
+    ModelFileError,
+    PluginError,
+)
 from imageprism.io.images import PreparedImage
 from imageprism.plugin import Metric, get_registry
 from imageprism.plugin.outputs import Culprit, EmbeddingCheck, describe_value
@@ -152,8 +158,8 @@ class FaceDimension:
         culprit = self._detector_culprit
         try:
             faces = self.detector.detect(pixels)
-        except ImagePrismError:
-            raise
+        except (ModelFileError, PluginError):
+            raise  # about every image (its model file), or already naming the component
         except Exception as err:
             raise self._fault(
                 culprit, f"failed on {image.source}: {type(err).__name__}: {err}", image
@@ -181,8 +187,8 @@ class FaceDimension:
         culprit = self._embedder_culprit
         try:
             vectors = self.embedder.embed_faces(pixels, [face])
-        except ImagePrismError:
-            raise
+        except (ModelFileError, PluginError):
+            raise  # about every image (its model file), or already naming the component
         except Exception as err:
             raise self._fault(
                 culprit, f"failed on {image.source}: {type(err).__name__}: {err}", image
