@@ -297,3 +297,28 @@ def test_the_check_finds_every_fault_of_a_batch_at_once():
     assert problems[4].startswith("5 values, but its embeddings are 4 values long")
     assert check.length == 4
     assert EmbeddingCheck("hamming").problems([np.zeros(8, np.uint8)]) == [None]  # zero bits: fine
+
+
+@pytest.mark.parametrize(
+    ("similarity", "says"),
+    [
+        (lambda a, b: 1.7, "scored a pair 1.7; scores must lie in [0, 1]"),
+        (lambda a, b: 1 / 0, "failed to score pairs: ZeroDivisionError: division by zero"),
+    ],
+)
+def test_dedup_scoring_faults_are_plugin_errors_naming_the_plugin(
+    acme, monkeypatch, similarity, says
+):
+    # dedup scores an image against many through scoring.similarity_many, not compare;
+    # only pairs that may reach the threshold are scored: two reds
+    prism = _prism(acme)
+    monkeypatch.setattr(acme[1].built["colour"], "similarity", similarity)
+    with pytest.raises(PluginError, match=f"^{re.escape(NAMED)} ") as info:
+        prism.dedup([RED, _solid((215, 12, 12)), BLUE])
+    assert says in str(info.value)
+
+
+def test_dedup_clips_scores_just_outside_zero_one_from_float_rounding(acme, monkeypatch):
+    prism = _prism(acme)
+    monkeypatch.setattr(acme[1].built["colour"], "similarity", lambda a, b: 1.0 + 1e-9)
+    assert prism.dedup([RED, _solid((215, 12, 12)), BLUE]).labels == [0, 0, 2]

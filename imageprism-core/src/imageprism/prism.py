@@ -200,7 +200,7 @@ class ImagePrism:
         batch_memory: Memory budget of a batch in bytes (default: the
             ``IMAGEPRISM_BATCH_MEMORY`` environment variable, else 512 MiB). A batch
             of ``embed_many``/``dedup``/``index`` is cut so that the images in flight,
-            counted as their encoded bytes plus 4 bytes a pixel, stay within it; an
+            counted as their encoded bytes plus 8 bytes a pixel, stay within it; an
             image over the budget by itself is embedded alone.
         threads: Chunks of ``batch_size`` images embedded at once in a batch call
             (``embed_many``, ``dedup``); default: 2 on machines with 2 or more cores.
@@ -866,6 +866,7 @@ class ImagePrism:
             threshold,
             backend=backend,
             apart=apart,
+            culprits=self._culprits,
         )
         return DedupResult(
             unique=unique,
