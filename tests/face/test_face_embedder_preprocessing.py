@@ -231,14 +231,3 @@ def test_preprocessing_fields_are_frozen_and_described():
     for name in ("embed_channel_order", "embed_mean", "embed_std", "embed_size", "providers"):
         assert FaceConfig.model_fields[name].description
         assert f"{name}:" in (FaceConfig.__doc__ or "")
-
-
-def test_a_non_onnx_embed_path_says_the_file_given_is_not_an_onnx_model(tmp_path):
-    path = tmp_path / "my-embedder.onnx"
-    path.write_bytes(b"this is not a model")
-    embedder = _embedder(path)
-    with pytest.raises(ModelFileError) as caught:
-        _received(embedder)
-    message = str(caught.value)
-    assert f"{path} (given as embed_path) is not a loadable ONNX model" in message
-    assert "pull it again" not in message

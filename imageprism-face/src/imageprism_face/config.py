@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from imageprism.plugin import DimensionConfig
 from imageprism.runtime.hub import MAX_INTRA_OP_THREADS
-from imageprism.runtime.onnx import provider_names
+from imageprism.runtime.providers import provider_names
 
 #: The ONNX embedder's default normalisation, ArcFace's: ``(x - 127.5) / 127.5`` on 0..255.
 DEFAULT_EMBED_MEAN = 127.5

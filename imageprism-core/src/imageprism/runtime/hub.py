@@ -44,6 +44,7 @@ from imageprism import environment
 from imageprism.errors import ModelFileError
 from imageprism.plugin.specs import DimensionConfig
 from imageprism.runtime.optional import require
+from imageprism.runtime.providers import provider_names
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -127,7 +128,7 @@ class ModelConfig(DimensionConfig):
     threads or batch memory. ``providers``: ONNX Runtime execution providers, in order
     (short names ``cuda``, ``coreml``, ``directml``, ``openvino``, ... or full names;
     default: ``IMAGEPRISM_PROVIDERS``, else the CPU; the CPU is always the fallback;
-    not part of the fingerprint; see ``imageprism.runtime.onnx.execution_providers``).
+    not part of the fingerprint; see ``imageprism.runtime.providers``).
     """
 
     repo_id: str | None = None
@@ -147,8 +148,6 @@ class ModelConfig(DimensionConfig):
     @field_validator("providers", mode="before")
     @classmethod
     def _providers(cls, value: Any) -> Any:
-        from imageprism.runtime.onnx import provider_names  # onnx imports this module
-
         return value if value is None else provider_names(value)
 
     def model_file(self, default: ModelFile) -> ModelFile:

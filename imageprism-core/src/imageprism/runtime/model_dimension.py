@@ -18,7 +18,8 @@ import numpy as np
 from imageprism.errors import ModelFileError
 from imageprism.plugin import Metric
 from imageprism.runtime.hub import ModelConfig, ModelFile, file_sha256, resolve_model_file
-from imageprism.runtime.onnx import OnnxModel, execution_providers
+from imageprism.runtime.onnx import OnnxModel
+from imageprism.runtime.providers import execution_providers
 from imageprism.runtime.recipe import Decodable, Recipe
 from imageprism.scoring import cosine_scores
 

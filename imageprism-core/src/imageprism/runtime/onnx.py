@@ -7,19 +7,14 @@ thread-safe). Unless told a thread count, a session uses ONNX Runtime's default
 batch calls, which run several model calls at once (a second session of the same
 file; see ``imageprism.runtime.threads``). Needs ``imageprism-core[onnx]``.
 
-Execution providers: a session runs on the providers a model's config names
-(``providers=``), else on those in ``IMAGEPRISM_PROVIDERS``, else on the CPU;
-``CPUExecutionProvider`` is always appended, so what another provider cannot run
-falls back to the CPU. A provider that is unknown or not installed here is an
-``ExecutionProviderError`` naming it and the providers available; never a silent
-fallback. Providers are not part of fingerprints: a model gives the same
-embeddings on every provider, up to float rounding.
+A session runs on the execution providers a model's config names (``providers=``),
+else on those in ``IMAGEPRISM_PROVIDERS``, else on the CPU, always with the CPU as
+the fallback (``imageprism.runtime.providers``); one session per file, thread count
+and providers.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,122 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from imageprism import environment
 from imageprism.errors import ModelFileError
 from imageprism.runtime.hub import ModelFile, file_sha256, resolve_model_file
 from imageprism.runtime.optional import require
+from imageprism.runtime.providers import ExecutionProviderError, execution_providers
 from imageprism.runtime.threads import cores_per_call
 
 _ERRORS_ONLY = 3
 _sessions: dict[tuple[str, int | None, tuple[str, ...]], Any] = {}
 _sessions_lock = threading.Lock()
-
-CPU_PROVIDER = "CPUExecutionProvider"
-"""ONNX Runtime's CPU provider: always last in a session's providers, the fallback."""
-
-PROVIDER_SHORT_NAMES: dict[str, str] = {
-    "cpu": CPU_PROVIDER,
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-    "rocm": "ROCMExecutionProvider",
-    "migraphx": "MIGraphXExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "directml": "DmlExecutionProvider",
-    "dml": "DmlExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider",
-    "qnn": "QNNExecutionProvider",
-    "xnnpack": "XnnpackExecutionProvider",
-}
-"""Short names accepted for ONNX Runtime execution providers (any case), and the full names."""
-
-#: Most providers a config or ``IMAGEPRISM_PROVIDERS`` may name (a file can carry any list).
-MAX_PROVIDERS = 8
-_FULL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,47}ExecutionProvider$")
-
-
-class ExecutionProviderError(ModelFileError):
-    """An ONNX Runtime execution provider asked for is not installed here, or did not start.
-
-    Asked for by a config's ``providers=`` or by ``IMAGEPRISM_PROVIDERS``; the message
-    names it and the providers available. A ``ModelFileError``: no model can run as asked,
-    so a batch stops at once instead of failing image by image.
-    """
-
-
-def provider_names(value: str | Sequence[str]) -> tuple[str, ...]:
-    """ONNX Runtime provider names from a config value or ``IMAGEPRISM_PROVIDERS``.
-
-    Takes a comma-separated string or a sequence of names; each is a short name
-    (``PROVIDER_SHORT_NAMES``: ``cuda``, ``coreml``, ``directml``, ``openvino``, ...,
-    any case) or a full name ending in ``ExecutionProvider``. Returns the full names in
-    the order given, each once. Whether they are installed is checked when a session
-    is created (``execution_providers``), so a config stays valid on any machine.
-
-    Raises:
-        ValueError: a name is neither, or more than ``MAX_PROVIDERS`` are given.
-    """
-    items = value.split(",") if isinstance(value, str) else list(value)
-    names: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise ValueError(f"provider names must be strings, got {type(item).__name__}")
-        text = item.strip()
-        if not text:
-            continue
-        name = PROVIDER_SHORT_NAMES.get(text.lower())
-        if name is None:
-            if not _FULL_NAME.match(text):
-                raise ValueError(
-                    f"unknown execution provider {text[:60]!r}: give a short name ("
-                    f"{', '.join(PROVIDER_SHORT_NAMES)}) or ONNX Runtime's full name, "
-                    "e.g. CUDAExecutionProvider"
-                )
-            name = text
-        if name not in names:
-            names.append(name)
-    if len(names) > MAX_PROVIDERS:
-        raise ValueError(f"at most {MAX_PROVIDERS} execution providers, got {len(names)}")
-    return tuple(names)
-
-
-def execution_providers(providers: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The providers a session is created with, ``CPUExecutionProvider`` last.
-
-    Args:
-        providers: A config's ``providers`` (names as ``provider_names`` takes them).
-            None: ``IMAGEPRISM_PROVIDERS`` if set, else the CPU alone. An empty sequence
-            means the CPU alone, whatever the variable says.
-
-    Raises:
-        ExecutionProviderError: a name is invalid (in ``IMAGEPRISM_PROVIDERS``), or a
-            provider is not installed (not in ``onnxruntime.get_available_providers()``).
-    """
-    source = "providers="
-    if providers is None:
-        source = environment.PROVIDERS
-        try:
-            names = provider_names(os.environ.get(environment.PROVIDERS, ""))
-        except ValueError as err:
-            raise ExecutionProviderError(f"{environment.PROVIDERS}: {err}") from err
-    else:
-        try:
-            names = provider_names(providers)
-        except ValueError as err:
-            raise ExecutionProviderError(f"providers=: {err}") from err
-    chosen = (*names, CPU_PROVIDER) if CPU_PROVIDER not in names else names
-    if chosen == (CPU_PROVIDER,):
-        return chosen
-    available = list(_ort().get_available_providers())
-    missing = [name for name in chosen if name not in available]
-    if missing:
-        raise ExecutionProviderError(
-            f"ONNX Runtime execution provider {', '.join(missing)} (asked for by {source}) "
-            f"is not installed here; available: {', '.join(available) or 'none'}. Install "
-            "the onnxruntime package that brings it (e.g. onnxruntime-gpu for CUDA, "
-            "onnxruntime-directml, onnxruntime-openvino) instead of onnxruntime, or do not "
-            f"ask for it (the CPU, {CPU_PROVIDER}, needs nothing)"
-        )
-    return chosen
 
 
 def _ort() -> Any:

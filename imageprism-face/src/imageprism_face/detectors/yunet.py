@@ -57,7 +57,7 @@ class YuNetDetector:
             image is scaled so its longer side is 640 and padded to multiples of 32.
         intra_op_threads: ONNX Runtime intra-op threads (default: its own choice).
         providers: ONNX Runtime execution providers (default: ``IMAGEPRISM_PROVIDERS``,
-            else the CPU; see ``imageprism.runtime.onnx.execution_providers``); not part
+            else the CPU; see ``imageprism.runtime.providers``); not part
             of the fingerprint.
         given_as: The config field that named ``path`` when it is the user's own file
             (e.g. ``"detector_path"``), for messages.
