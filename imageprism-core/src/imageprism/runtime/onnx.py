@@ -220,12 +220,13 @@ class OnnxModel:
     def session(self) -> Any:
         """The ONNX Runtime session (resolves, verifies and loads the file on first use)."""
         path = self.path
+        own = self.local_path is not None and Path(path) == Path(self._source or path)
         return load_session(
             path,
             intra_op_threads=self.intra_op_threads,
             sha256=self._sha256,
             providers=self.providers,
-            given_as=self.path_option if self.local_path is not None else None,
+            given_as=self.path_option if own else None,  # not a file derived from it
         )
 
     @property
