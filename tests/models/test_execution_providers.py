@@ -223,3 +223,24 @@ def test_the_face_embedder_refuses_an_uninstalled_provider(tmp_path):
         cuda.embed_faces(image, [face])
     with pytest.raises(ExecutionProviderError, match=CUDA):
         UltraFaceDetector(model, providers=["cuda"]).session  # noqa: B018
+
+
+def test_the_face_dimension_refuses_an_uninstalled_provider_when_built():
+    from imageprism_face import FaceConfig
+    from imageprism_face.dimension import FaceDimension
+
+    with pytest.raises(ExecutionProviderError, match="CUDAExecutionProvider"):
+        FaceDimension(FaceConfig(providers=["cuda"]))
+
+
+def test_saved_index_manifests_leave_the_providers_out(clip_file):
+    # where a model ran is the machine's business: a file made with a GPU provider must
+    # load on a machine without one
+    from imageprism.index.manifest import prism_manifest
+
+    prism = ImagePrism(
+        ["semantic"], config={"semantic": {"model_path": clip_file, "providers": ["cpu"]}}
+    )
+    config = prism_manifest(prism)["dimensions"]["semantic"]["config"]
+    assert "providers" not in config
+    assert config["model_path"] == str(clip_file)

@@ -22,6 +22,7 @@ from imageprism.errors import (
 from imageprism.io.images import PreparedImage
 from imageprism.plugin import Metric, get_registry
 from imageprism.plugin.outputs import Culprit, EmbeddingCheck, describe_value
+from imageprism.runtime.providers import execution_providers
 from imageprism.scoring import cosine_scores
 from imageprism_face.config import FaceConfig
 from imageprism_face.faces import Face, FaceDetector, FaceEmbedder
@@ -79,6 +80,7 @@ class FaceDimension:
 
     def __init__(self, config: FaceConfig | None = None) -> None:
         self.config = config or FaceConfig()
+        execution_providers(self.config.providers)  # an uninstalled one fails now, not later
         detectors, embedders, errors = face_plugins()
         self._detector_spec = _choose("detector", self.config.detector, detectors, errors)
         self._embedder_spec = _choose("embedder", self.config.effective_embedder, embedders, errors)
