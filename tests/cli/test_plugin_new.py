@@ -218,6 +218,7 @@ def test_plugin_new_refuses_an_existing_path_and_leaves_it_alone(
         ("imageprism-face", "taken by imageprism or Python"),
         ("imageprism_core", "taken by imageprism or Python"),
         ("class", "taken by imageprism or Python"),
+        ("numpy", "would shadow the installed module 'numpy'"),
     ],
 )
 def test_plugin_new_refuses_a_name_that_cannot_name_a_plugin(

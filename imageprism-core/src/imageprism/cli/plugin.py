@@ -14,6 +14,7 @@ The files come from the templates in ``plugin_templates`` (package data, filled 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import keyword
 import os
 import re
@@ -65,7 +66,7 @@ def plugin_names(name: str) -> PluginNames:
     Raises:
         UsageError: ``name`` is not a lowercase distribution name that also makes a Python
             module and a plugin name, or it is one of imageprism's own or the standard
-            library's.
+            library's, or a module of that name is already installed.
     """
     rule = (
         "use lowercase letters and digits, words joined by single '-' or '_', starting "
@@ -82,6 +83,10 @@ def plugin_names(name: str) -> PluginNames:
         raise UsageError(
             f"plugin name {name!r} is taken by imageprism or Python itself (module {module!r}); "
             "choose another, e.g. with your company's prefix"
+        )
+    if importlib.util.find_spec(module) is not None:
+        raise UsageError(
+            f"plugin name {name!r} would shadow the installed module {module!r}; choose another"
         )
     component = module.removeprefix("imageprism_")
     if not _NAME.fullmatch(component):
