@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,6 +324,22 @@ def test_a_damaged_row_is_recomputed_not_used_with_one_warning(tmp_path, images,
         warnings.simplefilter("error", StoreWarning)  # the row was replaced
         assert _plain(again.embed_many(images).embeddings) == expected[0]
     assert pack.built["colour"].embedded == []
+
+
+def test_a_damaged_row_read_twice_counts_once(tmp_path, images):
+    # files recorded long after their last change are looked up by path first, then per
+    # dimension: the same damaged row is read twice in one run, and is still one row
+    hour_ago = time.time() - 3600
+    for image in images:
+        os.utime(image, (hour_ago, hour_ago))
+    path = tmp_path / "store.sqlite"
+    _filled_store(path, images)
+    prism, _ = _prism(path)
+    fingerprint = prism._dimensions["colour"].fingerprint
+    _damage(path, fingerprint, prepare(images[3]).digest, data=None)
+    with _one_store_warning(str(path)):
+        prism.embed_many(images)
+    assert prism.store.damaged == 1
 
 
 def test_a_damaged_file_record_makes_the_file_read_again(tmp_path, images, expected):

@@ -143,6 +143,27 @@ def test_failed_images_are_not_stored_and_are_tried_again(tmp_path):
     assert second.store.hits == 3 and second.store.misses == 1  # the red one, tried again
 
 
+def test_hits_and_misses_count_each_embedding_once_when_files_are_known_by_path(tmp_path):
+    # files recorded long after their last change are looked up by path first; one that
+    # cannot be taken whole from there is looked up again when embedded, and counts once
+    paths = _write_images(tmp_path / "photos", 3)
+    red = tmp_path / "photos" / "red.png"
+    Image.new("RGB", (12, 12), (250, 0, 0)).save(red)
+    hour_ago = time.time() - 3600
+    for path in [*paths, red]:
+        os.utime(path, (hour_ago, hour_ago))
+    store_path = tmp_path / "store.sqlite"
+    config = {"colour": {"fail_on_red": True}}
+    registry, _ = registry_with("colour")
+    ImagePrism(["colour"], registry=registry, config=config, store=store_path).embed_many(
+        [*paths, red]
+    )
+    registry, _ = registry_with("colour")
+    second = ImagePrism(["colour"], registry=registry, config=config, store=store_path)
+    second.embed_many([*paths, red])
+    assert (second.store.hits, second.store.misses) == (3, 1)
+
+
 def test_threads_embedding_at_once_embed_each_image_once(tmp_path):
     paths = _write_images(tmp_path / "photos", 40)
     prism, pack = _prism(tmp_path / "store.sqlite", batch_size=3, threads=2)

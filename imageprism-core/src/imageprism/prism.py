@@ -548,7 +548,10 @@ class ImagePrism:
         self, waiting: Sequence[tuple[int, ImageInput]]
     ) -> dict[int, tuple[str, Embeddings]]:
         """Inputs that need not be read: files unchanged (size, mtime) since the store
-        recorded their digest, with every dimension's embedding stored."""
+        recorded their digest, with every dimension's embedding stored.
+
+        Only those count as store hits here: the others are looked up again, and
+        counted, when they are embedded."""
         if self.store is None:
             return {}
         known = {
@@ -561,12 +564,14 @@ class ImagePrism:
         for name, dimension in self._dimensions.items():
             if not known:
                 break
-            stored = self.store.lookup_many(self._fingerprint(name, dimension), set(known.values()))
+            fingerprint = self._fingerprint(name, dimension)
+            stored = self.store.lookup_many(fingerprint, set(known.values()), count=False)
             for index, digest in list(known.items()):
                 if digest in stored:
                     found[index][name] = stored[digest]
                 else:
                     del known[index]
+        self.store.count_hits(len(known) * len(self._dimensions))
         return {index: (digest, found[index]) for index, digest in known.items()}
 
     def _file_state(self, image: ImageInput) -> tuple[int, int] | None:

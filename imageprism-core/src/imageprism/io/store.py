@@ -211,7 +211,7 @@ class EmbeddingStore(SQLiteFile):
         problem: Why the file is no longer used (the warning's text), or None while it is.
         write_problem: Why nothing more is written to it (a full disk, a read-only or
             locked file), or None; stored embeddings are still read.
-        damaged: Rows read back and left out as damaged.
+        damaged: Rows read back and left out as damaged (each row counts once).
 
     Raises:
         StoreFileError: only with ``strict``: the file is not an SQLite database, is
@@ -244,6 +244,7 @@ class EmbeddingStore(SQLiteFile):
         self.write_problem: str | None = None
         self._closed = False
         self._warned_rows = False
+        self._damaged_seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._files: dict[str | bytes, tuple[int, int, str, int]] = {}  # noted, not written
         self._layouts: dict[str, Layout] = {}  # per fingerprint, once known
@@ -315,8 +316,13 @@ class EmbeddingStore(SQLiteFile):
                 self._give_up(err)
             return fallback
 
-    def lookup_many(self, fingerprint: str, digests: Iterable[str]) -> dict[str, np.ndarray | None]:
+    def lookup_many(
+        self, fingerprint: str, digests: Iterable[str], *, count: bool = True
+    ) -> dict[str, np.ndarray | None]:
         """The stored embeddings of ``digests`` for the dimension with ``fingerprint``.
+
+        ``count=False`` leaves ``hits`` and ``misses`` alone: for a look that another
+        lookup of the same embeddings follows (see ``count_hits``).
 
         Returns:
             Per digest found, its embedding (read-only), or None where the
@@ -340,10 +346,16 @@ class EmbeddingStore(SQLiteFile):
         found = self._keep_one_layout(fingerprint, decoded, bad)
         if bad:
             self._damaged_rows(fingerprint, bad)
-        with self._lock:
-            self.hits += len(found)
-            self.misses += len(asked) - len(found)
+        if count:
+            with self._lock:
+                self.hits += len(found)
+                self.misses += len(asked) - len(found)
         return found
+
+    def count_hits(self, hits: int) -> None:
+        """Add ``hits`` embeddings found by lookups made with ``count=False``."""
+        with self._lock:
+            self.hits += hits
 
     def _read_rows(self, fingerprint: str, wanted: list[str]) -> list[tuple[Any, ...]]:
         # data longer than any embedding is never read (its length says enough)
@@ -406,7 +418,10 @@ class EmbeddingStore(SQLiteFile):
         if self.strict:
             raise StoreFileError(message + "; or delete the file to start afresh")
         with self._lock:
-            self.damaged += len(bad)
+            # a run may read one row twice (by file, then by dimension): count rows, not reads
+            new = {(fingerprint, digest) for digest in bad} - self._damaged_seen
+            self._damaged_seen |= new
+            self.damaged += len(new)
             first, self._warned_rows = not self._warned_rows, True
         if first:
             warnings.warn(StoreWarning(message), stacklevel=3)
