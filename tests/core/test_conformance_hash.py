@@ -198,6 +198,12 @@ def test_asymmetric_out_of_range_and_undiscerning_scores_fail_with_the_scores():
         def similarity(self, a, b):
             return 1.0
 
+    class AboveCosine(_Fake):
+        def similarity(self, a, b):
+            return 1.0 if a is b else min(1.0, float(a @ b) + 0.2)
+
+    message = _fails(check_pair_scores, AboveCosine(), sample_images())
+    assert "above the cosine of their embeddings" in message
     message = _fails(check_pair_scores, Asymmetric(), sample_images())
     assert "not symmetric" in message
     assert "0.25 vs 0.75" in message or "0.75 vs 0.25" in message
