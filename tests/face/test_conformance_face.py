@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 import onnx_builders
 import pytest
+from PIL import Image
 
+from imageprism import prepare
+from imageprism.io.images import PreparedImage
+from imageprism.testing import DimensionContractTests
 from imageprism_face import Face
 from imageprism_face.testing import (
     FACE_PHOTOS_HELP,
@@ -116,6 +120,49 @@ class TestDlibEmbedderContract(_SharedFaces, FaceEmbedderContractTests):
             pytest.skip(missing)
 
 
+def _face_photo_images() -> list[PreparedImage]:
+    """Face photos at several sizes and aspect ratios: whole, halved, and a tall crop."""
+    images = []
+    for label, photo in load_face_photos(PHOTOS[:3]):
+        width = photo.shape[1]
+        variants = {
+            "whole": photo,
+            "half": np.asarray(Image.fromarray(photo).reduce(2)),
+            "tall crop": photo[:, width // 4 : width * 3 // 4],
+        }
+        for kind, array in variants.items():
+            image = prepare(np.ascontiguousarray(array))
+            image.source = f"<{label}, {kind}>"
+            images.append(image)
+    return images
+
+
+class TestFaceDimensionContract(_SharedFaces, DimensionContractTests):
+    """The face dimension passes the dimension suite once its images show faces (without,
+    every image would be None and the suite says to override the images)."""
+
+    dimension_name = "face"
+
+    @property
+    def config(self):  # type: ignore[override]
+        return {
+            "detector": "yunet",
+            "detector_path": str(YUNET),
+            "embed_path": str(tiny_embedder()),
+        }
+
+    @property
+    def changed_configs(self):  # type: ignore[override]
+        return (
+            {"embed_path": str(tiny_embedder(seed=5))},
+            {"detector": "ultraface", "detector_path": str(ULTRAFACE)},
+        )
+
+    @pytest.fixture
+    def make_images(self):
+        return _face_photo_images
+
+
 # --- the suites themselves ------------------------------------------------------------------
 
 
@@ -169,6 +216,19 @@ def test_nan_zero_and_missing_vectors_fail_with_the_values():
 
     with pytest.raises(AssertionError, match="gave 0 vectors for 2 faces of a test image"):
         check_face_vectors(TooFew(None), "a test image", image, [face, face])
+
+
+def test_an_embedder_that_gives_every_face_one_vector_fails_as_not_telling_faces_apart():
+    from imageprism_face.testing import FaceEmbedderContractTests as Suite
+
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    face = Face((8.0, 8.0, 40.0, 40.0), 0.9)
+    same = _Broken(lambda image, face: np.ones(8, dtype=np.float32))
+    faces = [("a.jpg", image, face), ("b.jpg", image, face), ("c.jpg", image, face)]
+    with pytest.raises(AssertionError) as failure:
+        Suite().test_real_faces_are_told_apart(same, faces)
+    message = str(failure.value)
+    assert "every pair of the 3 face photos scored at least 0.99 (lowest 1.0" in message
 
 
 def test_a_detector_with_bad_boxes_or_order_fails_with_them():

@@ -525,7 +525,8 @@ class FaceEmbedderContractTests(_ComponentContract):
         if all(value >= 0.99 for value in cosines.values()):
             _fail(
                 f"{embedder.name}: every pair of the {len(faces)} face photos scored at least "
-                f"0.99 (lowest {min(cosines.values())!r}): the embedder does not tell faces apart"
+                f"0.99 (lowest {round(min(cosines.values()), 6)}): the embedder does not tell "
+                "faces apart"
             )
 
     def test_embedding_is_deterministic(
