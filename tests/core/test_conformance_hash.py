@@ -212,6 +212,34 @@ def test_asymmetric_out_of_range_and_undiscerning_scores_fail_with_the_scores():
     assert "scored at least 0.99 (lowest 1.0)" in message
 
 
+def test_a_pair_that_cannot_be_scored_may_give_none_but_not_one_way_or_with_itself():
+    class NoneForDark(_Fake):
+        """None for pairs involving a dark image (as the protocol allows), 1.0 with itself."""
+
+        def similarity(self, a, b):
+            if a is b or np.array_equal(a, b):
+                return 1.0
+            return None if min(a[0], b[0]) < 0.3 else super().similarity(a, b)
+
+    class OneWay(_Fake):
+        def similarity(self, a, b):
+            return None if float(a[0]) < float(b[0]) else super().similarity(a, b)
+
+    class NoneWithItself(_Fake):
+        def similarity(self, a, b):
+            return None
+
+    dark = NoneForDark()
+    embeddings = dark.embed_batch(sample_images())
+    assert any(dark.similarity(embeddings[0], e) is None for e in embeddings)  # not vacuous
+    check_pair_scores(dark, sample_images())
+    message = _fails(check_pair_scores, OneWay(), sample_images())
+    assert "not symmetric" in message
+    assert "None vs 0." in message or "vs None" in message
+    message = _fails(check_self_scores, NoneWithItself(), sample_images())
+    assert "with itself is None; it must be 1.0" in message
+
+
 def test_a_dimension_that_embeds_nothing_says_to_override_the_images():
     class Nothing(_Fake):
         def embed_one(self, image):

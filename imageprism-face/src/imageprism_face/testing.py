@@ -29,7 +29,7 @@ import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 try:
     import pytest
@@ -74,7 +74,7 @@ LabelledImage = tuple[str, np.ndarray]
 _Spec = TypeVar("_Spec", FaceDetectorSpec, FaceEmbedderSpec)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise AssertionError(message)
 
 
@@ -577,7 +577,6 @@ class FaceEmbedderContractTests(_ComponentContract):
             _fail(
                 f"the face dimension found no face in {label} with embedder {self.embedder_name!r}"
             )
-        assert first is not None and again is not None
         score = dimension.similarity(first, again)
         if abs(score - 1.0) > 1e-5:
             _fail(f"{self.embedder_name}: {label} scores {score!r} with itself, not 1.0")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 try:
     import pytest
@@ -73,7 +73,7 @@ SAMPLE_SIZES: tuple[tuple[int, int], ...] = ((96, 72), (20, 500), (1200, 17), (1
 TOLERANCE = 1e-5
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise AssertionError(message)
 
 
@@ -249,13 +249,17 @@ def check_batch_matches_single(dimension: Dimension, images: Sequence[PreparedIm
             _fail(f"{dimension.name}: {image.source} embedded in a batch and alone differ: {why}")
 
 
-def _score(dimension: Dimension, a: np.ndarray, b: np.ndarray, what: str) -> float:
+def _score(
+    dimension: Dimension, a: np.ndarray, b: np.ndarray, what: str, *, allow_none: bool = False
+) -> float | None:
     score = dimension.similarity(a, b)
     if score is None:
-        _fail(f"{dimension.name}: similarity of {what} is None, though both have embeddings")
+        if allow_none:
+            return None
+        _fail(f"{dimension.name}: similarity of {what} is None; it must be 1.0")
     if not isinstance(score, float | int | np.floating) or isinstance(score, bool):
         _fail(f"{dimension.name}: similarity of {what} is a {type(score).__name__}, not a float")
-    value = float(score)  # type: ignore[arg-type]
+    value = float(score)
     if math.isnan(value) or not 0.0 <= value <= 1.0:
         _fail(f"{dimension.name}: similarity of {what} is {value!r}, outside [0, 1]")
     return value
@@ -268,7 +272,7 @@ def check_self_scores(dimension: Dimension, images: Sequence[PreparedImage]) -> 
             continue
         for other in (embedding, embedding.copy()):
             score = _score(dimension, embedding, other, f"{image.source} with itself")
-            if abs(score - 1.0) > TOLERANCE:
+            if score is None or abs(score - 1.0) > TOLERANCE:
                 _fail(
                     f"{dimension.name}: {image.source} scores {score!r} with itself, not 1.0 "
                     f"(embedding {_describe(embedding)})"
@@ -300,28 +304,39 @@ def check_pair_scores(dimension: Dimension, images: Sequence[PreparedImage]) -> 
         )
     scores: list[float] = []
     for i, (image_a, a) in enumerate(pairs):
+        row: list[float] = []
         for image_b, b in pairs[i + 1 :]:
             what = f"{image_a.source} and {image_b.source}"
-            ab = _score(dimension, a, b, what)
-            ba = _score(dimension, b, a, f"{image_b.source} and {image_a.source}")
-            if abs(ab - ba) > 1e-6:
+            ab = _score(dimension, a, b, what, allow_none=True)
+            ba = _score(dimension, b, a, f"{image_b.source} and {image_a.source}", allow_none=True)
+            if (ab is None) != (ba is None) or (
+                ab is not None and ba is not None and abs(ab - ba) > 1e-6
+            ):
                 _fail(f"{name}: similarity is not symmetric for {what}: {ab!r} vs {ba!r}")
+            if ab is None:  # the protocol allows a pair that cannot be scored
+                row.append(math.nan)
+                continue
             if dimension.metric == "cosine" and ab > max(_cosine(a, b), 0.0) + 1e-5:
                 _fail(
                     f"{name}: {what} score {ab!r}, above the cosine of their embeddings "
                     f"({_cosine(a, b)!r}, or 0 when negative); a 'cosine' dimension "
                     "promises it never is"
                 )
+            row.append(ab)
             scores.append(ab)
-        if isinstance(dimension, ScoresMany) and i + 1 < len(pairs):
+        if isinstance(dimension, ScoresMany) and row:
             others = np.stack([e for _, e in pairs[i + 1 :]])
             many = np.asarray(dimension.similarity_many(a, others), dtype=np.float64)
-            single = np.array(scores[-len(others) :])
-            if many.shape != single.shape or not np.allclose(many, single, atol=1e-5):
+            single = np.array(row)
+            if many.shape != single.shape or not np.allclose(
+                many, single, atol=1e-5, equal_nan=True
+            ):
                 _fail(
                     f"{name}: similarity_many of {image_a.source} gives {many.tolist()}, "
-                    f"similarity gives {single.tolist()}"
+                    f"similarity gives {single.tolist()} (NaN where None)"
                 )
+    if not scores:
+        _fail(f"{name}: no pair of the {len(pairs)} embedded images could be scored (all None)")
     if all(score >= 0.99 for score in scores):
         _fail(
             f"{name}: every pair of {len(pairs)} different images scored at least 0.99 "
@@ -372,7 +387,8 @@ def check_thread_safe(
                 f"{dimension.name}: embed_batch raised in thread {index} of {threads} running "
                 f"at once: {type(result).__name__}: {result}"
             )
-        assert isinstance(result, list)
+        if not isinstance(result, list):
+            _fail(f"{dimension.name}: thread {index} got {result!r} from embed_batch, not a list")
         if len(result) != len(serial):
             _fail(f"{dimension.name}: thread {index} got {len(result)} results, not {len(serial)}")
         for image, alone, together in zip(serial_images, serial, result, strict=True):
