@@ -117,8 +117,8 @@ def test_an_embedding_whose_length_follows_the_image_fails_naming_the_lengths():
     message = _fails(check_embeddings, VaryingLength(), sample_images())
     assert "embedding lengths vary with the image" in message
     # 96 % 7 + 1 = 6 for the 96x72 samples, 20 % 7 + 1 = 7 for 20x500
-    assert "6 for fake: the embedding of <sample gradient 96x72>" in message
-    assert "7 for fake: the embedding of <sample gradient 20x500>" in message
+    assert "6 for <sample gradient 96x72> (96x72)" in message
+    assert "7 for <sample gradient 20x500> (20x500)" in message
 
 
 def test_nan_inf_and_zero_vectors_fail_with_the_vector_shown():
@@ -302,3 +302,66 @@ def test_a_fingerprint_that_ignores_the_config_fails_naming_the_change():
     blind = spec.model_copy(update={"factory": lambda config: Blind()})
     message = _fails(check_fingerprint_changes, blind, None, [{"hash_size": 16}])
     assert "stays 'always-the-same' when the config changes by {'hash_size': 16}" in message
+
+
+BROKEN_PLUGIN_TESTS = '''
+import numpy as np
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from imageprism.plugin import DimensionSpec
+from imageprism.testing import DimensionContractTests
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    bins: int = 4
+
+
+class Varying:
+    """Its embedding is one value per pixel column: the length follows the image."""
+
+    name = "varying"
+    metric = "cosine"
+
+    def __init__(self, config):
+        self.fingerprint = f"varying/{config.bins}"
+
+    def embed_batch(self, images):
+        return [image.array().mean(axis=(0, 2)).astype(np.float32) + 1 for image in images]
+
+    def similarity(self, a, b):
+        return 1.0
+
+
+class TestVarying(DimensionContractTests):
+    dimension_name = "varying"
+    changed_configs = ({"bins": 8},)
+
+    @pytest.fixture
+    def spec(self):
+        return DimensionSpec(
+            name="varying", factory=Varying, config_model=Config, summary="a broken example"
+        )
+'''
+
+
+def test_a_broken_plugin_s_own_test_run_fails_stating_the_values(tmp_path):
+    """As a plugin author sees it: pytest on an installed suite (no assert rewriting)."""
+    (tmp_path / "test_varying.py").write_text(BROKEN_PLUGIN_TESTS)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_varying.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IMAGEPRISM_STRICT_TESTS": "0"},
+    )
+    out = run.stdout
+    assert run.returncode == 1, out
+    assert "passed" in out and "failed" in out
+    assert "FAILED test_varying.py::TestVarying::test_embeddings_have_one_length" in out
+    assert (
+        "varying: embedding lengths vary with the image (they must not): 96 for <sample "
+        "gradient 96x72> (96x72); 20 for <sample gradient 20x500> (20x500); 1200 for" in out
+    )
+    assert "PASSED" not in out and "::test_spec_is_complete" not in out  # that one passes

@@ -75,6 +75,7 @@ _Spec = TypeVar("_Spec", FaceDetectorSpec, FaceEmbedderSpec)
 
 
 def _fail(message: str) -> NoReturn:
+    __tracebackhide__ = True  # pytest shows the failing check, not this helper
     raise AssertionError(message)
 
 

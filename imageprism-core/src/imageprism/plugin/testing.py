@@ -74,6 +74,7 @@ TOLERANCE = 1e-5
 
 
 def _fail(message: str) -> NoReturn:
+    __tracebackhide__ = True  # pytest shows the failing check, not this helper
     raise AssertionError(message)
 
 
@@ -210,9 +211,9 @@ def check_embeddings(
                 f"{where} is all zeros ({_describe(embedding)}): its cosine is undefined "
                 "and it would score 0.0 with everything, itself included"
             )
-        lengths.setdefault(len(embedding), where)
+        lengths.setdefault(len(embedding), f"{image.source} ({image.size[0]}x{image.size[1]})")
     if len(lengths) > 1:
-        seen = "; ".join(f"{length} for {where}" for length, where in lengths.items())
+        seen = "; ".join(f"{length} for {label}" for length, label in lengths.items())
         _fail(f"{name}: embedding lengths vary with the image (they must not): {seen}")
     return embeddings
 
