@@ -268,3 +268,19 @@ def test_without_pytest_the_import_error_names_the_extra():
     )
     assert run.returncode == 1
     assert 'pip install "imageprism-core[testing]"' in run.stderr
+
+
+def test_imageprism_testing_gives_the_face_suites_and_names_the_pack_without_it(monkeypatch):
+    import imageprism.testing
+    import imageprism_face.testing
+    from imageprism import PackNotInstalledError
+
+    assert imageprism.testing.FaceEmbedderContractTests is FaceEmbedderContractTests
+    assert imageprism.testing.FaceDetectorContractTests is FaceDetectorContractTests
+    with pytest.raises(AttributeError, match="has no attribute 'FaceNothingTests'"):
+        imageprism.testing.FaceNothingTests  # noqa: B018
+    monkeypatch.setitem(sys.modules, "imageprism_face.testing", None)
+    monkeypatch.delattr(imageprism_face, "testing")
+    with pytest.raises(PackNotInstalledError, match="pip install imageprism-face") as raised:
+        imageprism.testing.FaceEmbedderContractTests  # noqa: B018
+    assert raised.value.package == "imageprism-face"
