@@ -113,3 +113,23 @@ def dedup_result(paths: list[Path], groups: list[list[int]]) -> DedupResult:
         threshold=0.9,
         digests=[content_digest(p.read_bytes()) for p in paths],
     )
+
+
+def entry_points_from(
+    folder: Path, distribution: str, plugins: dict[str, object]
+) -> list[metadata.EntryPoint]:
+    """Entry points named after ``plugins`` (name -> plugin object), declared by a
+    distribution ``distribution`` 1.0 written under ``folder``, as if pip-installed.
+
+    Each object becomes an attribute of this module for the entry point to load.
+    """
+    info = folder / f"{distribution.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    lines = []
+    for name, plugin in plugins.items():
+        attribute = f"_entry_point_{distribution}_{name}".replace("-", "_")
+        globals()[attribute] = plugin
+        lines.append(f"{name} = {__name__}:{attribute}\n")
+    (info / "entry_points.txt").write_text("[imageprism]\n" + "".join(lines))
+    return list(metadata.PathDistribution(info).entry_points)

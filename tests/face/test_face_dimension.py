@@ -1,15 +1,13 @@
-"""The face dimension: plugin wiring, embedders (NCHW/NHWC, pins, licence warning), None rules."""
+"""The face dimension: plugin wiring, embedders (NCHW/NHWC, pins), None rules."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 import onnx_builders
 import pytest
-from models_support import publish
 
 from imageprism import ImagePrism, ModelFileError
 from imageprism.plugin.registry import get_registry
@@ -78,28 +76,3 @@ def test_a_face_scores_one_with_itself_and_none_without_a_face(shared_faces, tmp
     assert result.scores["face"] is None and result.weighted_score == 0.0
     other = prism.compare(photo, shared_faces[1]).scores["face"]
     assert other is not None and 0.0 <= other <= 1.0
-
-
-def test_the_licence_warning_prints_once_and_only_for_the_default_weights(
-    shared_faces, hub, capsys
-):
-    data = onnx_builders.arcface()
-    pin = publish(hub, "onnx-community/arcface-onnx", "arcface.onnx", data)
-    config = FaceConfig(
-        detector_path=ULTRAFACE, embed_revision=pin["revision"], embed_sha256=pin["sha256"]
-    )
-    prism = ImagePrism(["face"], config={"face": config})
-    prism.compare(shared_faces[0], shared_faces[1])
-    prism.compare(shared_faces[2], shared_faces[3])
-    err = capsys.readouterr().err
-    assert err.count("no clear commercial licence") == 1
-    other = publish(hub, "my-org/licensed", "model.onnx", data)
-    custom = FaceConfig(
-        "my-org/licensed",
-        "model.onnx",
-        embed_revision=other["revision"],
-        embed_sha256=hashlib.sha256(data).hexdigest(),
-        detector_path=ULTRAFACE,
-    )
-    ImagePrism(["face"], config={"face": custom}).compare(shared_faces[0], shared_faces[4])
-    assert "no clear commercial licence" not in capsys.readouterr().err

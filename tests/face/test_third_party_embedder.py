@@ -1,10 +1,10 @@
 """A third-party face embedder, installed with pip, is found by the face pack and used by name.
 
-The example package ``tests/plugins/imageprism-facepatch`` is pip-installed once
-per session into a temporary directory (no network: ``--no-build-isolation``
-uses the venv's hatchling; ``--no-deps`` as imageprism-face is already in the
-venv). Child Python processes get that directory on ``PYTHONPATH``, so entry-point
-discovery sees it exactly as after ``pip install imageprism-facepatch``.
+The example package ``imageprism-core/docs/examples/imageprism-facepatch`` (shipped with
+the docs) is pip-installed once per session into a temporary directory (no network:
+``--no-build-isolation`` uses the venv's hatchling; ``--no-deps`` as imageprism-face is
+already in the venv). Child Python processes get that directory on ``PYTHONPATH``, so
+entry-point discovery sees it exactly as after ``pip install imageprism-facepatch``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from imageprism import ConfigError
 from imageprism_face import FaceConfig
 from imageprism_face.dimension import FaceDimension
 
-PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "imageprism-facepatch"
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "imageprism-core" / "docs" / "examples" / "imageprism-facepatch"
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 ULTRAFACE = SHARED / "models/ultraface/version-RFB-320.onnx"
 FACES = SHARED / "data/faces"

@@ -1,8 +1,8 @@
 """A real third-party plugin, installed with pip, is discovered and used by name.
 
-The example package ``tests/plugins/imageprism-colorhist`` is pip-installed once
-per session into a temporary directory (no network: ``--no-build-isolation``
-uses the venv's hatchling). Child Python processes get that directory on
+The example package ``imageprism-core/docs/examples/imageprism-colorhist`` (shipped with
+the docs) is pip-installed once per session into a temporary directory (no network:
+``--no-build-isolation`` uses the venv's hatchling). Child Python processes get that directory on
 ``PYTHONPATH``, so entry-point discovery sees the installed distribution exactly
 as it would after ``pip install imageprism-colorhist``.
 """
@@ -27,7 +27,8 @@ from imageprism import ImagePrism, UnknownDimensionError
 from imageprism.environment import DISABLE_PLUGINS
 from imageprism.plugin import Registry
 
-PACKAGE = Path(__file__).resolve().parent / "imageprism-colorhist"
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "imageprism-core" / "docs" / "examples" / "imageprism-colorhist"
 
 
 @pytest.fixture(scope="session")

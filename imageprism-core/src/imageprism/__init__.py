@@ -14,6 +14,7 @@ from imageprism.errors import (
     ModelFileError,
     PackNotInstalledError,
     PluginError,
+    PluginWarning,
     UnknownDimensionError,
     UnknownProfileError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "ModelFileError",
     "PackNotInstalledError",
     "PluginError",
+    "PluginWarning",
     "PreparedImage",
     "Profile",
     "ProfileSpec",

@@ -31,6 +31,13 @@ suffix ``K``, ``M`` or ``G`` (KiB, MiB, GiB), e.g. ``1G``. Default ``512M``. A b
 is cut so that the images in flight (their encoded bytes and a full decode each)
 stay within it; an image larger than the budget is embedded alone."""
 
+PROVIDERS = "IMAGEPRISM_PROVIDERS"
+"""Comma-separated ONNX Runtime execution providers for every model whose config does
+not set ``providers=``, in order of preference: short names (``cuda``, ``tensorrt``,
+``rocm``, ``coreml``, ``directml``, ``openvino``, ...) or full ones
+(``CUDAExecutionProvider``). The CPU is always appended as the fallback. A provider
+that is not installed is an error that names it and those available."""
+
 
 def config_dir() -> Path:
     """imageprism's settings folder: ``$IMAGEPRISM_CONFIG_DIR``, else the user's own.

@@ -43,24 +43,72 @@ class PackNotInstalledError(UnknownDimensionError, ImportError):
 
 
 class PluginError(ImagePrismError):
-    """A plugin failed to import or register; names the plugin and its distribution."""
+    """A plugin broke its contract: it failed to import or register, a factory or a call
+    raised, or it returned something the host refuses (wrong count, length or dtype, NaN).
 
-    def __init__(self, message: str, *, plugin: str, distribution: str | None) -> None:
+    The message names the component, the plugin (its entry point) and its distribution.
+
+    Attributes:
+        plugin: The entry-point name of the plugin that answers for the fault.
+        distribution: That plugin's distribution (None when unknown).
+        component: What failed, e.g. ``"dimension 'colour'"`` or ``"face embedder 'acme'"``
+            (None when the whole plugin failed).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str,
+        distribution: str | None,
+        component: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.plugin = plugin
         self.distribution = distribution
+        self.component = component
 
 
-class DimensionError(ImagePrismError, RuntimeError):
-    """A dimension failed on an image for a reason other than loading it.
+class DimensionError(PluginError, RuntimeError):
+    """A dimension (or a component it uses) failed on one image, for a reason other than
+    loading it: its call raised, or what it returned for that image was refused.
 
-    The message names the dimension, its plugin and distribution, and the image.
+    A ``PluginError`` about one image: batch calls (``embed_many``, ``dedup``,
+    ``index``) report it in ``errors`` and go on; ``embed`` and ``compare`` raise it.
+    The message names the component, its plugin and distribution, and the image.
+
+    Attributes:
+        dimension: The dimension the image was being embedded for.
+        source: The image.
     """
 
-    def __init__(self, message: str, *, dimension: str, source: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        dimension: str,
+        source: str,
+        plugin: str | None = None,
+        distribution: str | None = None,
+        component: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            plugin=dimension if plugin is None else plugin,
+            distribution=distribution,
+            component=f"dimension {dimension!r}" if component is None else component,
+        )
         self.dimension = dimension
         self.source = source
+
+
+class PluginWarning(UserWarning):
+    """A plugin broke its contract in a way the host worked around, e.g. ``embed_batch``
+    returned too few embeddings and the images were embedded one by one instead.
+
+    Filter it like any warning (``warnings.simplefilter("error", PluginWarning)`` to
+    make it fatal while testing a plugin).
+    """
 
 
 class ImageLoadError(ImagePrismError, ValueError):

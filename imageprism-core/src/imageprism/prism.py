@@ -14,6 +14,7 @@ import math
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
@@ -33,6 +34,7 @@ from imageprism.errors import (
     ImagePrismError,
     ModelFileError,
     PluginError,
+    PluginWarning,
 )
 from imageprism.index.index import ImageIndex, IndexBackend
 from imageprism.index.manifest import use_prism_builder
@@ -46,6 +48,7 @@ from imageprism.io.images import (
     prepare,
 )
 from imageprism.plugin.dimension import Dimension, dimension_problem
+from imageprism.plugin.outputs import Culprit, EmbeddingCheck, check_score
 from imageprism.plugin.registry import PluginInfo, Registry, get_registry
 from imageprism.plugin.specs import ProfileSpec
 from imageprism.results import CompareResult, DedupResult, EmbeddingBatch, ImageFailure
@@ -99,6 +102,10 @@ def _owner(plugin: PluginInfo | None) -> str:
     return f"plugin {plugin.name!r} ({plugin.distribution or 'unknown distribution'})"
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _batch_memory(value: int | None) -> int:
     """The batch memory budget: ``value``, else the environment variable, else the default."""
     if value is None:
@@ -148,17 +155,6 @@ def _by_memory(
     return runs
 
 
-def _check_embeddings(out: list[Any], count: int) -> None:
-    if len(out) != count:
-        raise TypeError(f"embed_batch returned {len(out)} embeddings for {count} images")
-    for item in out:
-        if item is not None and not (isinstance(item, np.ndarray) and item.ndim == 1):
-            raise TypeError(
-                f"embed_batch must return 1-D numpy arrays or None, got {type(item).__name__}"
-                + (f" with shape {item.shape}" if isinstance(item, np.ndarray) else "")
-            )
-
-
 def _open_store(store: Any) -> EmbeddingStore | None:
     if store is None:
         return None
@@ -204,7 +200,7 @@ class ImagePrism:
         batch_memory: Memory budget of a batch in bytes (default: the
             ``IMAGEPRISM_BATCH_MEMORY`` environment variable, else 512 MiB). A batch
             of ``embed_many``/``dedup``/``index`` is cut so that the images in flight,
-            counted as their encoded bytes plus 4 bytes a pixel, stay within it; an
+            counted as their encoded bytes plus 8 bytes a pixel, stay within it; an
             image over the budget by itself is embedded alone.
         threads: Chunks of ``batch_size`` images embedded at once in a batch call
             (``embed_many``, ``dedup``); default: 2 on machines with 2 or more cores.
@@ -313,6 +309,13 @@ class ImagePrism:
         self._dimensions: dict[str, Dimension] = {
             name: self._build(name, (config or {}).get(name)) for name in names
         }
+        # who answers for each dimension's outputs, and the checks they pass where they enter
+        self._culprits = {
+            name: Culprit.of(f"dimension {name!r}", self._registry.plugin_of(name))
+            for name in self._dimensions
+        }
+        self._checks = {name: EmbeddingCheck(d.metric) for name, d in self._dimensions.items()}
+        self._warned: set[str] = set()  # dimensions whose short batches were reported
         unused = [str(name) for name in (config or {}) if str(name) not in self._dimensions]
         if unused:
             raise ConfigError(
@@ -352,13 +355,15 @@ class ImagePrism:
                 f"{type(err).__name__}: {err}",
                 plugin=plugin.name if plugin else name,
                 distribution=plugin.distribution if plugin else None,
+                component=f"dimension {name!r}",
             ) from err
         problem = dimension_problem(dimension, name)
         if problem is not None:
             raise PluginError(
-                f"dimension {name!r} {problem}",
+                f"dimension {name!r} of {_owner(plugin)} {problem}",
                 plugin=plugin.name if plugin else name,
                 distribution=plugin.distribution if plugin else None,
+                component=f"dimension {name!r}",
             )
         return dimension
 
@@ -381,35 +386,100 @@ class ImagePrism:
     def _embed_chunk(
         self, name: str, dimension: Dimension, images: list[PreparedImage]
     ) -> list[np.ndarray | ImagePrismError | None]:
-        """Embed a chunk; if the batch call fails, retry one by one to isolate the bad images.
+        """Embed a chunk and check what comes back, where it enters (``EmbeddingCheck``).
 
-        Failures come back in place of embeddings: ``ImageLoadError`` when the image
-        cannot be decoded, ``DimensionError`` (naming the plugin) for anything else,
-        except a ``ModelFileError``, which concerns every image and is raised.
+        Failures come back in place of embeddings, each about its image alone:
+        ``ImageLoadError`` when the image cannot be decoded, ``DimensionError``
+        (a ``PluginError`` naming the component, plugin, distribution and image)
+        when the call raised on it or its embedding is refused (not a 1-D array of
+        the metric's dtype, another length than the dimension's first, NaN or
+        infinite, all zeros for cosine). A batch call that raises, or returns
+        another count of embeddings than images (reported once per dimension as a
+        ``PluginWarning``), is retried one image at a time to isolate the bad ones.
+        A ``ModelFileError``, or a ``PluginError`` not about one image (a
+        component's factory failed), concerns every image and is raised.
         """
+        culprit = self._culprits[name]
         try:
-            out: list[np.ndarray | ImagePrismError | None] = list(dimension.embed_batch(images))
-            _check_embeddings(out, len(images))
+            out: list[Any] = list(dimension.embed_batch(images))
         except ModelFileError:
             raise  # no image can be embedded without the model: stop, do not report each
+        except PluginError as err:
+            if not isinstance(err, DimensionError):
+                raise  # about the whole component (e.g. its factory failed), not one image
+            if len(images) > 1:
+                return self._one_by_one(name, dimension, images)
+            return [err]
         except Exception as err:
             if len(images) > 1:
-                return [r for image in images for r in self._embed_chunk(name, dimension, [image])]
+                return self._one_by_one(name, dimension, images)
             if isinstance(err, ImageLoadError):
                 return [err]
-            plugin = self._registry.plugin_of(name)
+            source = images[0].source
             return [
-                DimensionError(
-                    f"dimension {name!r} of {_owner(plugin)} failed on {images[0].source}: "
-                    f"{_reason(err)}",
-                    dimension=name,
-                    source=images[0].source,
+                culprit.image_error(
+                    f"failed on {source}: {_reason(err)}", dimension=name, source=source
                 )
             ]
-        for value in out:
-            if isinstance(value, np.ndarray):
-                value.setflags(write=False)  # shared with the cache and other callers
+        if len(out) != len(images):
+            if len(images) > 1:
+                self._warn_wrong_count(name, len(out), len(images))
+                return self._one_by_one(name, dimension, images)
+            source = images[0].source
+            return [
+                culprit.image_error(
+                    f"returned {_plural(len(out), 'embedding')} for 1 image ({source}); "
+                    "embed_batch must return one embedding or None per image",
+                    dimension=name,
+                    source=source,
+                )
+            ]
+        problems = self._checks[name].problems(out)
+        for position, (image, problem) in enumerate(zip(images, problems, strict=True)):
+            if problem is not None:
+                out[position] = culprit.image_error(
+                    f"returned {problem} for {image.source}", dimension=name, source=image.source
+                )
+            elif out[position] is not None:
+                out[position].setflags(write=False)  # shared with the cache and other callers
         return out
+
+    def _one_by_one(
+        self, name: str, dimension: Dimension, images: list[PreparedImage]
+    ) -> list[np.ndarray | ImagePrismError | None]:
+        """``_embed_chunk`` of each image on its own (to isolate a batch's bad images)."""
+        return [r for image in images for r in self._embed_chunk(name, dimension, [image])]
+
+    def _warn_wrong_count(self, name: str, got: int, count: int) -> None:
+        """Say, once per dimension, that a batch call returned another count than images."""
+        with self._inflight_lock:
+            if name in self._warned:
+                return
+            self._warned.add(name)
+        warnings.warn(
+            PluginWarning(
+                f"{self._culprits[name]} returned {_plural(got, 'embedding')} for "
+                f"{count} images from one embed_batch call (it must return one embedding "
+                "or None per image); its images are embedded one at a time instead"
+            ),
+            stacklevel=2,
+        )
+
+    def _fingerprint(self, name: str, dimension: Dimension) -> str:
+        """The dimension's fingerprint, checked: a non-empty string, else a ``PluginError``."""
+        try:
+            fingerprint = dimension.fingerprint
+        except ImagePrismError:
+            raise  # e.g. ModelFileError: a model file to hash is missing
+        except Exception as err:
+            raise self._culprits[name].error(
+                f"failed to give its fingerprint: {_reason(err)}"
+            ) from err
+        if not isinstance(fingerprint, str) or not fingerprint:
+            raise self._culprits[name].error(
+                f"has the fingerprint {fingerprint!r}; it must be a non-empty string"
+            )
+        return fingerprint
 
     def _chunks(self, indexes: list[int]) -> list[list[int]]:
         """``indexes`` in chunks of at most ``batch_size``, as even as they can be.
@@ -491,7 +561,7 @@ class ImagePrism:
         for name, dimension in self._dimensions.items():
             if not known:
                 break
-            stored = self.store.lookup_many(dimension.fingerprint, set(known.values()))
+            stored = self.store.lookup_many(self._fingerprint(name, dimension), set(known.values()))
             for index, digest in list(known.items()):
                 if digest in stored:
                     found[index][name] = stored[digest]
@@ -581,7 +651,8 @@ class ImagePrism:
             for index, image in enumerate(images):
                 if index not in failed:
                     by_digest.setdefault(image.digest, []).append(index)
-            values, mine, theirs = self._claim(dimension.fingerprint, by_digest)
+            fingerprint = self._fingerprint(name, dimension)
+            values, mine, theirs = self._claim(fingerprint, by_digest)
             try:
                 chunks = self._chunks([by_digest[digest][0] for digest in mine])
                 outs = self._map_chunks(
@@ -589,11 +660,11 @@ class ImagePrism:
                 )
                 for chunk, out in zip(chunks, outs, strict=True):
                     done = {images[i].digest: value for i, value in zip(chunk, out, strict=True)}
-                    self._settle(dimension.fingerprint, done)  # one store commit per chunk
+                    self._settle(fingerprint, done)  # one store commit per chunk
                     values.update(done)
             except BaseException as err:  # e.g. ModelFileError: release waiting threads too
                 unsettled = [digest for digest in mine if digest not in values]  # still ours
-                self._settle(dimension.fingerprint, dict.fromkeys(unsettled, err), persist=False)
+                self._settle(fingerprint, dict.fromkeys(unsettled, err), persist=False)
                 raise
             for digest, future in theirs.items():
                 values[digest] = future.result()
@@ -714,9 +785,17 @@ class ImagePrism:
         scores: dict[str, float | None] = {}
         for name, dimension in self._dimensions.items():
             ea, eb = a.get(name), b.get(name)
-            score = None if ea is None or eb is None else dimension.similarity(ea, eb)
-            # a plugin's NaN or infinity means "cannot score", as None does
-            scores[name] = None if score is None or not math.isfinite(score) else float(score)
+            if ea is None or eb is None:
+                scores[name] = None
+                continue
+            try:
+                score = dimension.similarity(ea, eb)
+            except ImagePrismError:
+                raise
+            except Exception as err:
+                raise self._culprits[name].error(f"failed to score a pair: {_reason(err)}") from err
+            # a plugin's NaN or infinity means "cannot score", as None does (check_score)
+            scores[name] = check_score(score, self._culprits[name])
         return scores
 
     def compare(self, image_a: ImageInput, image_b: ImageInput) -> CompareResult:
@@ -787,6 +866,7 @@ class ImagePrism:
             threshold,
             backend=backend,
             apart=apart,
+            culprits=self._culprits,
         )
         return DedupResult(
             unique=unique,

@@ -19,6 +19,8 @@ import numpy as np
 
 from imageprism.errors import ConfigError
 from imageprism.plugin.dimension import Dimension, ScoresMany
+from imageprism.plugin.outputs import SCORE_TOLERANCE, Culprit
+from imageprism.plugin.registry import get_registry
 from imageprism.plugin.specs import normalize_weights
 
 __all__ = [
@@ -110,18 +112,48 @@ def blend_many(
     return _tidy(mean)
 
 
-def similarity_many(dimension: Dimension, a: np.ndarray, others: np.ndarray) -> np.ndarray:
+def similarity_many(
+    dimension: Dimension, a: np.ndarray, others: np.ndarray, culprit: Culprit | None = None
+) -> np.ndarray:
     """Scores of ``a`` against each row of ``others``; NaN where not scorable.
 
     Uses the dimension's ``similarity_many`` when it has one, else ``similarity``
-    row by row. Non-finite scores count as "not scorable", as in ``compare``.
+    row by row. Non-finite scores count as "not scorable", as in ``compare``, and
+    scores within ``SCORE_TOLERANCE`` outside [0, 1] are clipped. ``culprit`` names the
+    plugin in errors (default: the plugin that registered the dimension's name).
+
+    Raises:
+        PluginError: the plugin raised, returned another number of scores than rows,
+            something that is not numbers, or scores outside [0, 1] (names the plugin).
     """
-    if isinstance(dimension, ScoresMany):
-        scores = np.asarray(dimension.similarity_many(a, others), dtype=np.float64)
-    else:
-        values = [dimension.similarity(a, row) for row in others]
-        scores = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return np.where(np.isfinite(scores), scores, np.nan)
+    try:
+        if isinstance(dimension, ScoresMany):
+            scores = np.asarray(dimension.similarity_many(a, others), dtype=np.float64)
+        else:
+            values = [dimension.similarity(a, row) for row in others]
+            scores = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    except Exception as err:
+        raise (culprit or _culprit(dimension)).error(
+            f"failed to score pairs: {type(err).__name__}: {err}"
+        ) from err
+    if scores.shape != (len(others),):
+        raise (culprit or _culprit(dimension)).error(
+            f"returned scores of shape {scores.shape} for {len(others)} rows; "
+            "similarity_many must return one score per row"
+        )
+    finite = np.isfinite(scores)
+    outside = finite & ((scores < -SCORE_TOLERANCE) | (scores > 1.0 + SCORE_TOLERANCE))
+    if outside.any():
+        raise (culprit or _culprit(dimension)).error(
+            f"scored a pair {float(scores[outside][0])!r}; scores must lie in [0, 1] "
+            "(or be None / NaN when a pair cannot be scored)"
+        )
+    return np.where(finite, np.clip(scores, 0.0, 1.0), np.nan)
+
+
+def _culprit(dimension: Dimension) -> Culprit:
+    name = str(getattr(dimension, "name", type(dimension).__name__))
+    return Culprit.of(f"dimension {name!r}", get_registry().plugin_of(name))
 
 
 def cosine_scores(a: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -241,10 +273,12 @@ class EmbeddingTable:
         weights: Mapping[str, float],
         missing: MissingScores,
         rows: np.ndarray | None = None,
+        culprits: Mapping[str, Culprit] | None = None,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Per dimension, ``query`` scored against every row, or against ``rows`` only, in
         that order (NaN where not scorable), and the weighted blend of those scores (NaN
-        where ``compare`` would give None)."""
+        where ``compare`` would give None). ``culprits`` name each dimension's plugin in
+        errors (see ``similarity_many``)."""
         rows = np.arange(self._size) if rows is None else np.asarray(rows, dtype=np.int64)
         scores: dict[str, np.ndarray] = {}
         for name, (matrix, present) in self.columns().items():
@@ -254,7 +288,12 @@ class EmbeddingTable:
                 where = np.flatnonzero(present[rows])
                 for start in range(0, len(where), _CHUNK_ROWS):
                     chunk = where[start : start + _CHUNK_ROWS]
-                    row[chunk] = similarity_many(dimensions[name], embedding, matrix[rows[chunk]])
+                    row[chunk] = similarity_many(
+                        dimensions[name],
+                        embedding,
+                        matrix[rows[chunk]],
+                        None if culprits is None else culprits.get(name),
+                    )
             scores[name] = row
         return scores, blend_many(scores, weights, missing)
 

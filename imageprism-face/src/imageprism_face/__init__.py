@@ -2,6 +2,7 @@
 
 from imageprism_face._version import __version__
 from imageprism_face.config import FaceConfig
+from imageprism_face.embedders import FaceModelLicenceWarning
 from imageprism_face.faces import Face, FaceDetector, FaceEmbedder
 from imageprism_face.specs import FaceDetectorSpec, FaceEmbedderSpec
 
@@ -12,5 +13,6 @@ __all__ = [
     "FaceDetectorSpec",
     "FaceEmbedder",
     "FaceEmbedderSpec",
+    "FaceModelLicenceWarning",
     "__version__",
 ]

@@ -252,7 +252,9 @@ class HashDimension:
                 fewest = differing.min(axis=3).min(axis=(1, 2))
             else:
                 fewest = differing.max(axis=3).min(axis=(1, 2))
-            out[start : start + step] = 1.0 - fewest / self._bits
+            # padding bits of a hash whose bits do not fill its last byte are zero in
+            # every hash made here; one read from elsewhere may differ there too
+            out[start : start + step] = 1.0 - np.minimum(fewest, self._bits) / self._bits
         return out
 
     def _score_of(self, differing: int) -> float:

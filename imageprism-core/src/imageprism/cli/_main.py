@@ -26,6 +26,7 @@ from imageprism.cli import (
     index,
     models,
     not_duplicates,
+    plugin,
     plugins,
     presets,
     search,
@@ -49,6 +50,7 @@ COMMANDS = (
     presets,
     calibrate,
     plugins,
+    plugin,
 )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from imageprism.dedup.candidates import TooManyPairs, unique_pairs
 from imageprism.errors import ConfigError
 from imageprism.plugin.dimension import Dimension, HammingCodes
+from imageprism.plugin.outputs import Culprit
 from imageprism.scoring import EmbeddingTable, MissingScores
 
 Backend = Literal["exact", "faiss"]
@@ -166,6 +167,7 @@ def dedup_embeddings(
     *,
     backend: Backend = "exact",
     apart: Collection[tuple[int, int]] = (),
+    culprits: Mapping[str, Culprit] | None = None,
 ) -> tuple[list[int], list[int | None]]:
     """Greedy groups of embedded images (None for the ones that failed), exactly as
     comparing each with every representative would give, without doing so.
@@ -178,6 +180,8 @@ def dedup_embeddings(
         threshold: The weighted score at or above which two items are duplicates.
         backend: How candidate pairs are found (see ``Backend``).
         apart: Index pairs never to be grouped (see ``greedy_groups_many``).
+        culprits: Who answers for each dimension's scores, in errors (default: the
+            plugin that registered its name).
 
     Returns:
         ``(unique, labels)`` as ``greedy_groups``.
@@ -191,7 +195,9 @@ def dedup_embeddings(
 
     def score_many(item: int, reps: list[int]) -> np.ndarray:
         query = embeddings[item] or {}
-        _, weighted = table.scores(dimensions, query, weights, missing, rows=np.array(reps))
+        _, weighted = table.scores(
+            dimensions, query, weights, missing, rows=np.array(reps), culprits=culprits
+        )
         return weighted
 
     copies = {} if apart else _copies(embeddings, score_many, threshold)

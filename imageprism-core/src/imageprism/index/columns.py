@@ -19,15 +19,13 @@ import numpy as np
 from imageprism.index.manifest import IndexFileError
 from imageprism.index.reading import MAX_EMBEDDING_LENGTH, MAX_ITEMS, read_npy
 from imageprism.io.names import display_name
+from imageprism.plugin.outputs import EMBEDDING_DTYPES
 
 __all__ = ["DTYPES", "check_columns", "check_count", "check_ids", "read_columns"]
 
-DTYPES = {
-    "hamming": (np.dtype(np.uint8),),
-    "cosine": (np.dtype(np.float32), np.dtype(np.float64)),
-}
-"""The dtypes a dimension's embeddings may have, by metric: packed bits for hamming;
-float32 for cosine (the model packs' and the usual), float64 from a plugin that makes it."""
+DTYPES = EMBEDDING_DTYPES
+"""The dtypes a dimension's embeddings may have, by metric: the host's rule for what
+plugins return (``imageprism.plugin.outputs``), so a file holds nothing else."""
 
 _EMPTY_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 

@@ -72,7 +72,13 @@ def prism_manifest(prism: ImagePrism) -> dict[str, Any]:
         dimensions[name] = {
             "fingerprint": dimension.fingerprint,
             "metric": dimension.metric,
-            "config": config.model_dump(mode="json") if isinstance(config, BaseModel) else None,
+            # providers say where a model runs, not what it computes: a file made on a GPU
+            # machine must load on one without that provider
+            "config": (
+                config.model_dump(mode="json", exclude={"providers"})
+                if isinstance(config, BaseModel)
+                else None
+            ),
         }
     return {
         "dimensions": dimensions,

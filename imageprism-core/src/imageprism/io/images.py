@@ -99,6 +99,7 @@ _plugins_lock = threading.Lock()
 _SCALES = (8, 4, 2, 1)  # the scales JPEG DCT decoding offers; others use the same
 
 
+_PEAK_BYTES_PER_PIXEL = 8  # see PreparedImage.footprint
 _BAND_PIXELS = 1 << 16  # pixels per band when alpha is flattened: under a MB of temporaries
 
 
@@ -352,12 +353,14 @@ class PreparedImage:
 
     @property
     def footprint(self) -> int:
-        """Bytes this image may hold at its peak: its encoded bytes and a full RGBA decode.
+        """Bytes this image may hold at its peak: its encoded bytes and 8 bytes a pixel.
 
-        A batch counts these against its memory budget (``ImagePrism(batch_memory=...)``).
+        A full decode (up to 4 bytes a pixel, RGBA) and its RGB conversion (3) are alive
+        together for a moment, and the reduced scales kept take under 1 more. A batch
+        counts these against its memory budget (``ImagePrism(batch_memory=...)``).
         """
         width, height = self.size
-        return len(self._data or b"") + 4 * width * height
+        return len(self._data or b"") + _PEAK_BYTES_PER_PIXEL * width * height
 
     def _open(self) -> Image.Image:
         assert self._data is not None

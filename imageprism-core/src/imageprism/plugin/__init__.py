@@ -24,6 +24,7 @@ from imageprism.plugin.dimension import (
     ScoresMany,
 )
 from imageprism.plugin.hookspecs import hookimpl, hookspec
+from imageprism.plugin.outputs import EMBEDDING_DTYPES, Culprit, EmbeddingCheck
 from imageprism.plugin.registry import PluginInfo, Registry, get_registry
 from imageprism.plugin.specs import (
     ComponentSpec,
@@ -34,12 +35,15 @@ from imageprism.plugin.specs import (
 )
 
 __all__ = [
+    "EMBEDDING_DTYPES",
     "PACKAGES",
     "ComponentSpec",
     "Configured",
+    "Culprit",
     "Dimension",
     "DimensionConfig",
     "DimensionSpec",
+    "EmbeddingCheck",
     "HammingCodes",
     "Metric",
     "PluginInfo",

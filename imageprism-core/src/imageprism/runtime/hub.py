@@ -44,6 +44,7 @@ from imageprism import environment
 from imageprism.errors import ModelFileError
 from imageprism.plugin.specs import DimensionConfig
 from imageprism.runtime.optional import require
+from imageprism.runtime.providers import provider_names
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -124,7 +125,10 @@ class ModelConfig(DimensionConfig):
     share of them in the prism's batch calls); ``images_per_call``, most images per
     model call, 1 to ``MAX_IMAGES_PER_CALL`` (256; default: the dimension's own
     choice). Both are bounded so that a config file cannot ask for unbounded
-    threads or batch memory.
+    threads or batch memory. ``providers``: ONNX Runtime execution providers, in order
+    (short names ``cuda``, ``coreml``, ``directml``, ``openvino``, ... or full names;
+    default: ``IMAGEPRISM_PROVIDERS``, else the CPU; the CPU is always the fallback;
+    not part of the fingerprint; see ``imageprism.runtime.providers``).
     """
 
     repo_id: str | None = None
@@ -134,11 +138,17 @@ class ModelConfig(DimensionConfig):
     model_path: Path | None = None
     intra_op_threads: int | None = Field(default=None, ge=1, le=MAX_INTRA_OP_THREADS)
     images_per_call: int | None = Field(default=None, ge=1, le=MAX_IMAGES_PER_CALL)
+    providers: tuple[str, ...] | None = None
 
     @field_validator("sha256")
     @classmethod
     def _hex(cls, value: str | None) -> str | None:
         return _checked_sha256(value)
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _providers(cls, value: Any) -> Any:
+        return value if value is None else provider_names(value)
 
     def model_file(self, default: ModelFile) -> ModelFile:
         """The file to use: ``default`` unless the user pointed elsewhere.
@@ -302,12 +312,12 @@ def _snapshot_commit(path: str) -> str | None:
     return None
 
 
-def _how_to_get(model: ModelFile, name: str | None) -> str:
+def _how_to_get(model: ModelFile, name: str | None, path_option: str = "model_path") -> str:
     pull = f"imageprism models pull {name}" if name else "imageprism models pull"
     return (
         f"to use it offline, run `{pull}` on a machine with network access and copy its "
         f"cache folder here (set {environment.CACHE_DIR} to it), or download {model.url()} "
-        "and pass its path as model_path= in the dimension's config"
+        f"and pass its path as {path_option}= in the dimension's config"
     )
 
 
@@ -317,6 +327,7 @@ def resolve_model_file(
     local_path: Path | str | None = None,
     dimension: str | None = None,
     allow_download: bool = True,
+    path_option: str = "model_path",
 ) -> Path:
     """Find ``model`` locally or download it, verify it, and return its path.
 
@@ -326,6 +337,8 @@ def resolve_model_file(
             ``model.sha256`` when set, never deleted).
         dimension: The dimension that needs it, for messages (``models pull NAME``).
         allow_download: False to only look in the caches.
+        path_option: The config field that takes a local file instead, for messages
+            (e.g. the face pack's ``detector_path`` or ``embed_path``).
 
     Raises:
         ModelFileError: not found where it may be looked for, download failed,
@@ -335,16 +348,22 @@ def resolve_model_file(
     if local_path is not None:
         path = Path(local_path).expanduser()
         if not path.is_file():
-            raise ModelFileError(f"model file {path} (model_path for {model.describe()}) not found")
+            raise ModelFileError(
+                f"model file {path} ({path_option} for {model.describe()}) not found"
+            )
         verify(path, model, delete_if_bad=False)
         return path
     hub = _hub()
     with _lock("model", model.repo_id, model.filename, model.revision):
-        return _resolve_cached_or_download(hub, model, dimension, allow_download)
+        return _resolve_cached_or_download(hub, model, dimension, allow_download, path_option)
 
 
 def _resolve_cached_or_download(
-    hub: ModuleType, model: ModelFile, dimension: str | None, allow_download: bool
+    hub: ModuleType,
+    model: ModelFile,
+    dimension: str | None,
+    allow_download: bool,
+    path_option: str = "model_path",
 ) -> Path:
     """``resolve_model_file`` for the caches and the hub; the caller holds the file's lock."""
     looked: list[str] = []
@@ -365,11 +384,12 @@ def _resolve_cached_or_download(
             # an earlier load deleted it from these caches: say why, not just "not cached"
             raise ModelFileError(
                 f"{refused[0]} and was deleted by an earlier load in this process; it is not "
-                f"cached now (looked in {where}) and {reason}; " + _how_to_get(model, dimension)
+                f"cached now (looked in {where}) and {reason}; "
+                + _how_to_get(model, dimension, path_option)
             )
         raise ModelFileError(
             f"model file {model.describe()} is not cached (looked in {where}) and {reason}; "
-            + _how_to_get(model, dimension)
+            + _how_to_get(model, dimension, path_option)
         )
     own = os.environ.get(environment.CACHE_DIR)
     print(f"imageprism: downloading {model.describe()} (one time)", file=sys.stderr)
@@ -385,7 +405,7 @@ def _resolve_cached_or_download(
     except Exception as err:
         raise ModelFileError(
             f"cannot download model file {model.describe()} (looked in {where} first): "
-            f"{type(err).__name__}: {err}; " + _how_to_get(model, dimension)
+            f"{type(err).__name__}: {err}; " + _how_to_get(model, dimension, path_option)
         ) from err
     if _COMMIT.match(model.revision) and _snapshot_commit(downloaded) != model.revision:
         _remove(Path(downloaded))

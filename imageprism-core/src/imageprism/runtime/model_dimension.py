@@ -19,6 +19,7 @@ from imageprism.errors import ModelFileError
 from imageprism.plugin import Metric
 from imageprism.runtime.hub import ModelConfig, ModelFile, file_sha256, resolve_model_file
 from imageprism.runtime.onnx import OnnxModel
+from imageprism.runtime.providers import execution_providers
 from imageprism.runtime.recipe import Decodable, Recipe
 from imageprism.scoring import cosine_scores
 
@@ -49,19 +50,25 @@ class ModelDimension:
     metric: Metric = "cosine"
 
     def __init__(self, config: ModelConfig) -> None:
+        """Raises ``ExecutionProviderError`` at once if a provider asked for is not installed."""
         self.config = config
         self.model_file = config.model_file(self.default_model)
+        execution_providers(config.providers)  # fail here rather than on the first batch
         self.model = OnnxModel(
             self.model_file,
             local_path=config.model_path,
             dimension=self.name,
             intra_op_threads=config.intra_op_threads,
             images_per_call=config.images_per_call or self.images_per_call,
+            providers=config.providers,
         )
 
     @cached_property
     def fingerprint(self) -> str:
         """Changes with the model file's content, the recipe and this code's version.
+
+        Not with ``providers``: the same model gives the same embeddings on every
+        execution provider (up to float rounding), so caches and indexes are shared.
 
         A pinned file is known by its sha256; a local or unpinned file is hashed
         (an unpinned hub file is fetched for that), so moved weights never share

@@ -6,6 +6,11 @@ thread-safe). Unless told a thread count, a session uses ONNX Runtime's default
 (every core) for a single ``embed``, and its share of the cores in the prism's
 batch calls, which run several model calls at once (a second session of the same
 file; see ``imageprism.runtime.threads``). Needs ``imageprism-core[onnx]``.
+
+A session runs on the execution providers a model's config names (``providers=``),
+else on those in ``IMAGEPRISM_PROVIDERS``, else on the CPU, always with the CPU as
+the fallback (``imageprism.runtime.providers``); one session per file, thread count
+and providers.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import numpy as np
 from imageprism.errors import ModelFileError
 from imageprism.runtime.hub import ModelFile, file_sha256, resolve_model_file
 from imageprism.runtime.optional import require
+from imageprism.runtime.providers import ExecutionProviderError, execution_providers
 from imageprism.runtime.threads import cores_per_call
 
 _ERRORS_ONLY = 3
-_sessions: dict[tuple[str, int | None], Any] = {}
+_sessions: dict[tuple[str, int | None, tuple[str, ...]], Any] = {}
 _sessions_lock = threading.Lock()
 
 
@@ -38,7 +44,12 @@ def _ort() -> Any:
 
 
 def load_session(
-    path: Path, *, intra_op_threads: int | None = None, sha256: str | None = None
+    path: Path,
+    *,
+    intra_op_threads: int | None = None,
+    sha256: str | None = None,
+    providers: Sequence[str] | None = None,
+    given_as: str | None = None,
 ) -> Any:
     """The process-wide ONNX Runtime session for ``path`` (created on first call).
 
@@ -46,14 +57,19 @@ def load_session(
     cores inside the prism's batch calls (``imageprism.runtime.threads``). With
     ``sha256``, a new session is created only if the file still has that sha256 (the
     one it had when it was verified), so a file rewritten since is never loaded.
+    ``providers``: the execution providers to run on (see ``execution_providers``;
+    None: ``IMAGEPRISM_PROVIDERS``, else the CPU). ``given_as``: the config field
+    that named the file when it is the user's own (e.g. ``"model_path"``), for messages.
 
     Raises:
         ModelFileError: the file is not a loadable ONNX model (truncated, corrupt, or not ONNX),
             or no longer has ``sha256``.
+        ExecutionProviderError: a provider asked for is not installed or did not start.
     """
     if intra_op_threads is None:
         intra_op_threads = cores_per_call()
-    key = (str(Path(path).resolve()), intra_op_threads)
+    chosen = execution_providers(providers)
+    key = (str(Path(path).resolve()), intra_op_threads, chosen)
     session = _sessions.get(key)  # no lock: calls must not wait while another file loads
     if session is not None:
         return session
@@ -74,18 +90,38 @@ def load_session(
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         try:
-            session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(str(path), sess_options=options, providers=list(chosen))
         except Exception as err:
             text = str(err).strip()
             first_line = text.splitlines()[0] if text else type(err).__name__
+            if given_as is not None:  # the user's own file: pulling again cannot help
+                raise ModelFileError(
+                    f"{path} (given as {given_as}) is not a loadable ONNX model (truncated, "
+                    f"corrupt or not ONNX?): ONNX Runtime says: {first_line[:300]}"
+                ) from err
             raise ModelFileError(
                 f"model file {path} cannot be loaded by ONNX Runtime (truncated, corrupt or "
                 f"not an ONNX model?): {first_line[:300]}; delete it and pull it again"
             ) from err
+        _check_started(session, chosen, path)
         _sessions[key] = session
         return session
+
+
+def _check_started(session: Any, chosen: tuple[str, ...], path: Path) -> None:
+    """Refuse a session on which ONNX Runtime dropped a provider it was asked for.
+
+    ONNX Runtime falls back to the CPU, with a logged error, when an installed
+    provider fails to start (no driver, no device).
+    """
+    running = list(session.get_providers())
+    dropped = [name for name in chosen if name not in running]
+    if dropped:
+        raise ExecutionProviderError(
+            f"ONNX Runtime could not start {', '.join(dropped)} for {path} (it runs on "
+            f"{', '.join(running) or 'nothing'}): check the device and its drivers, or do "
+            "not ask for it"
+        )
 
 
 def _check_unchanged(path: Path, sha256: str) -> None:
@@ -113,6 +149,10 @@ class OnnxModel:
             graph outputs); returns the path of the file to load.
         images_per_call: Most images per session call (default: the whole batch); some
             models run faster on small batches than large ones.
+        providers: ONNX Runtime execution providers (see ``execution_providers``; None:
+            ``IMAGEPRISM_PROVIDERS``, else the CPU).
+        path_option: The config field that names a local file (for messages): the
+            default ``"model_path"``, or e.g. the face pack's ``"embed_path"``.
     """
 
     def __init__(
@@ -124,6 +164,8 @@ class OnnxModel:
         intra_op_threads: int | None = None,
         transform: Callable[[Path], Path] | None = None,
         images_per_call: int | None = None,
+        providers: Sequence[str] | None = None,
+        path_option: str = "model_path",
     ) -> None:
         self.model = model
         self.transform = transform
@@ -131,6 +173,8 @@ class OnnxModel:
         self.dimension = dimension
         self.intra_op_threads = intra_op_threads
         self.images_per_call = images_per_call
+        self.providers = None if providers is None else tuple(providers)
+        self.path_option = path_option
         self._path: Path | None = None
         self._source: Path | None = None
         self._sha256: str | None = None  # of the file at _path, when it was resolved
@@ -146,7 +190,10 @@ class OnnxModel:
             with self._lock:
                 if self._path is None:
                     source = resolve_model_file(
-                        self.model, local_path=self.local_path, dimension=self.dimension
+                        self.model,
+                        local_path=self.local_path,
+                        dimension=self.dimension,
+                        path_option=self.path_option,
                     )
                     path = source if self.transform is None else self.transform(source)
                     try:
@@ -173,7 +220,14 @@ class OnnxModel:
     def session(self) -> Any:
         """The ONNX Runtime session (resolves, verifies and loads the file on first use)."""
         path = self.path
-        return load_session(path, intra_op_threads=self.intra_op_threads, sha256=self._sha256)
+        own = self.local_path is not None and Path(path) == Path(self._source or path)
+        return load_session(
+            path,
+            intra_op_threads=self.intra_op_threads,
+            sha256=self._sha256,
+            providers=self.providers,
+            given_as=self.path_option if own else None,  # not a file derived from it
+        )
 
     @property
     def input_name(self) -> str:

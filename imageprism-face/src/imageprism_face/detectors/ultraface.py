@@ -8,6 +8,7 @@ corner form, normalised to 0..1, so mapping back is a multiplication.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,11 @@ class UltraFaceDetector:
         iou_threshold: Non-maximum suppression drops boxes overlapping a better
             one by more than this intersection over union.
         intra_op_threads: ONNX Runtime intra-op threads (default: its own choice).
+        providers: ONNX Runtime execution providers (default: ``IMAGEPRISM_PROVIDERS``,
+            else the CPU; see ``imageprism.runtime.providers``); not part
+            of the fingerprint.
+        given_as: The config field that named ``path`` when it is the user's own file
+            (e.g. ``"detector_path"``), for messages.
     """
 
     name = "ultraface"
@@ -46,11 +52,15 @@ class UltraFaceDetector:
         score_threshold: float = 0.7,
         iou_threshold: float = 0.3,
         intra_op_threads: int | None = None,
+        providers: Sequence[str] | None = None,
+        given_as: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.intra_op_threads = intra_op_threads
+        self.providers = None if providers is None else tuple(providers)
+        self.given_as = given_as
         # what the sessions may load: a file rewritten after this is refused
         self._sha256 = weights = file_sha256(self.path)
         text = (
@@ -59,10 +69,19 @@ class UltraFaceDetector:
         )
         self.fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def _load(self) -> Any:
+        return load_session(
+            self.path,
+            intra_op_threads=self.intra_op_threads,
+            sha256=self._sha256,
+            providers=self.providers,
+            given_as=self.given_as,
+        )
+
     @property
     def session(self) -> Any:
         """The shared ONNX Runtime session (loaded on first use; see ``load_session``)."""
-        return load_session(self.path, intra_op_threads=self.intra_op_threads, sha256=self._sha256)
+        return self._load()
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in an HxWx3 ``uint8`` RGB image, best score first (landmarks None)."""

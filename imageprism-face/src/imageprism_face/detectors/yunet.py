@@ -12,6 +12,7 @@ This is the decoding of OpenCV's ``FaceDetectorYN``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,11 @@ class YuNetDetector:
             None: the model's own size if its input shape is fixed, otherwise the
             image is scaled so its longer side is 640 and padded to multiples of 32.
         intra_op_threads: ONNX Runtime intra-op threads (default: its own choice).
+        providers: ONNX Runtime execution providers (default: ``IMAGEPRISM_PROVIDERS``,
+            else the CPU; see ``imageprism.runtime.providers``); not part
+            of the fingerprint.
+        given_as: The config field that named ``path`` when it is the user's own file
+            (e.g. ``"detector_path"``), for messages.
     """
 
     name = "yunet"
@@ -67,6 +73,8 @@ class YuNetDetector:
         iou_threshold: float = 0.3,
         input_size: tuple[int, int] | None = None,
         intra_op_threads: int | None = None,
+        providers: Sequence[str] | None = None,
+        given_as: str | None = None,
     ) -> None:
         if input_size is not None:
             width, height = (int(v) for v in input_size)
@@ -81,6 +89,8 @@ class YuNetDetector:
         self.iou_threshold = float(iou_threshold)
         self.input_size = input_size
         self.intra_op_threads = intra_op_threads
+        self.providers = None if providers is None else tuple(providers)
+        self.given_as = given_as
         # what the sessions may load: a file rewritten after this is refused
         self._sha256 = weights = file_sha256(self.path)
         text = (
@@ -89,11 +99,20 @@ class YuNetDetector:
         )
         self.fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def _load(self) -> Any:
+        return load_session(
+            self.path,
+            intra_op_threads=self.intra_op_threads,
+            sha256=self._sha256,
+            providers=self.providers,
+            given_as=self.given_as,
+        )
+
     @property
     def session(self) -> Any:
         """The shared ONNX Runtime session (loaded on first use; see ``load_session``)."""
         self.fixed_size  # noqa: B018 (checks input_size against the file on first use)
-        return load_session(self.path, intra_op_threads=self.intra_op_threads, sha256=self._sha256)
+        return self._load()
 
     @cached_property
     def fixed_size(self) -> tuple[int, int] | None:
@@ -102,9 +121,7 @@ class YuNetDetector:
         Raises:
             ValueError: the input is static and ``input_size`` asks for another size.
         """
-        session = load_session(
-            self.path, intra_op_threads=self.intra_op_threads, sha256=self._sha256
-        )
+        session = self._load()
         shape = list(session.get_inputs()[0].shape)
         height, width = shape[2:4] if len(shape) == 4 else (None, None)
         if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
