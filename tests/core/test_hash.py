@@ -11,16 +11,8 @@ from imageprism import HashConfig, ImagePrism, prepare
 from imageprism.builtins.hash import HashDimension
 from imageprism.errors import ConfigError
 from imageprism.io.images import PreparedImage
-from imageprism.plugin.testing import DimensionContractTests
 
-
-class TestHashDimensionContract(DimensionContractTests):
-    dimension_name = "hash"
-
-
-class TestSmallOddHashContract(DimensionContractTests):
-    dimension_name = "hash"
-    config = {"algorithms": ["dhash", "phash"], "hash_size": 5, "combine": "min"}
+# The conformance suite (imageprism.testing) runs on hash in test_conformance_hash.py.
 
 
 def _jpeg(image: Image.Image, quality: int = 90) -> bytes:

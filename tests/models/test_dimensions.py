@@ -13,7 +13,6 @@ from PIL import Image
 
 import imageprism.runtime.threads
 from imageprism import ImagePrism, prepare
-from imageprism.plugin.testing import DimensionContractTests
 from imageprism.runtime.onnx import OnnxModel
 from imageprism_models.preprocess import (
     CLIP,
@@ -45,22 +44,8 @@ def tiny_model(dimension: str) -> str:
     return str(path)
 
 
-class _TinyModelContract(DimensionContractTests):
-    @property
-    def config(self):  # type: ignore[override]
-        return {"model_path": tiny_model(self.dimension_name)}
-
-
-class TestSemanticContract(_TinyModelContract):
-    dimension_name = "semantic"
-
-
-class TestInstanceContract(_TinyModelContract):
-    dimension_name = "instance"
-
-
-class TestStyleContract(_TinyModelContract):
-    dimension_name = "style"
+# The conformance suite (imageprism.testing) runs on these dimensions in
+# test_conformance_models.py.
 
 
 def _expected(value: float, mean: float, std: float) -> np.float32:

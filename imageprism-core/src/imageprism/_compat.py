@@ -137,7 +137,6 @@ MOVED_MODULES: dict[str, str] = {
         "presets": "thresholds.presets",
         "profiles": "builtins.profiles",
         "store": "io.store",
-        "testing": "plugin.testing",
         "video": "io.video",
     }.items()
 }
