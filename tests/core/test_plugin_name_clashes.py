@@ -183,3 +183,20 @@ def test_a_plugin_registering_one_name_twice_fails(tmp_path, monkeypatch):
     registry = Registry(entry_points=core_entry_points() + eps)
     (failed,) = registry.failures
     assert "registered twice" in failed.error and "x" not in registry.dimensions
+
+
+def test_an_entry_point_named_like_cores_cannot_pass_for_it(tmp_path, monkeypatch):
+    (ep,) = make_distribution(
+        tmp_path, monkeypatch, "mimic-dist", {"nc_mimic": dimension_plugin("hash")}
+    )
+    (ep.dist._path / "entry_points.txt").write_text("[imageprism]\nhash = nc_mimic\n")
+    (mimic,) = [e for e in ep.dist.entry_points if e.group == ENTRY_POINT_GROUP]
+    assert mimic.name == "hash"  # the same entry-point name as core's hash plugin
+    registry = Registry(entry_points=[*core_entry_points(), mimic])
+    assert registry.plugin_of("hash").distribution == "imageprism-core"
+    (failed,) = registry.failures
+    assert failed.distribution == "mimic-dist"
+    assert "name 'hash' is already taken by plugin 'hash' (distribution imageprism-core)" in (
+        failed.error
+    )
+    assert "(distribution mimic-dist) cannot load" in failed.error

@@ -77,12 +77,14 @@ class Clash:
             in loading order.
         winner: The first-party plugin that keeps the name; None when the name is
             refused for all of them.
+        winner_distribution: That plugin's distribution.
     """
 
     kind: str
     name: str
     claimants: tuple[tuple[str, str | None], ...]
     winner: str | None = None
+    winner_distribution: str | None = None
 
     @property
     def refused(self) -> bool:
@@ -93,22 +95,20 @@ class Clash:
         """One line naming the name, every plugin and distribution, and the outcome."""
         labels = [f"plugin {p!r} (distribution {d or 'unknown'})" for p, d in self.claimants]
         if self.winner is not None:
-            won = next(
-                label
-                for (p, _), label in zip(self.claimants, labels, strict=True)
-                if p == self.winner
-            )
+            kept = (self.winner, self.winner_distribution)
+            won = labels[self.claimants.index(kept)]
             others = " and ".join(
                 label
-                for (p, _), label in zip(self.claimants, labels, strict=True)
-                if p != self.winner
+                for claimant, label in zip(self.claimants, labels, strict=True)
+                if claimant != kept
             )
             return (
                 f"{self.kind} {self.name!r} is already registered by {won}, which is first-party "
                 f"and keeps it; {others} cannot take it"
             )
+        count = "two" if len(labels) == 2 else str(len(labels))
         return (
-            f"{self.kind} {self.name!r} is refused: two plugins claim it, "
+            f"{self.kind} {self.name!r} is refused: {count} plugins claim it, "
             f"{' and '.join(labels)}; uninstall one, or leave one out with "
             f"{environment.PLUGINS} or {environment.DISABLE_PLUGINS}"
         )
@@ -120,6 +120,7 @@ class Clash:
             "name": self.name,
             "plugins": [{"plugin": p, "distribution": d} for p, d in self.claimants],
             "winner": self.winner,
+            "winner_distribution": self.winner_distribution,
             "refused": self.refused,
             "message": self.describe(),
         }
@@ -340,6 +341,7 @@ class Registry:
         self.components: dict[str, dict[str, Any]] = {}  # by pack hook name, then name
         self.clashes: list[Clash] = []
         self._owner: dict[str, _Pending] = {}  # by "kind:name"
+        self._by_name: dict[str, _Pending] = {}  # plugins registered, by entry-point name
         if entry_points is None:
             entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
         ordered = self._ordered(entry_points)
@@ -425,12 +427,20 @@ class Registry:
         return self._register(_Pending(name=name, distribution=dist, version=version), obj)
 
     def _register(self, item: _Pending, obj: object) -> _Pending:
+        first = self._by_name.get(item.name)
+        if first is not None:  # pluggy keys plugins by name: a second one cannot load
+            item.error = (
+                f"the entry-point name {item.name!r} is already taken by {first.label()}, "
+                f"so {item.label()} cannot load; entry-point names must be unique"
+            )
+            return item
         try:
             self.manager.register(obj, name=item.name)
         except Exception as err:
             item.error = f"registration failed: {_describe(err)}"
             return item
         item.plugin = obj
+        self._by_name[item.name] = item
         return item
 
     def _call(self, item: _Pending, hook_name: str, **kwargs: Any) -> bool:
@@ -542,6 +552,7 @@ class Registry:
                 name=name,
                 claimants=tuple((o.name, o.distribution) for o in owners),
                 winner=winner.name if winner is not None else None,
+                winner_distribution=winner.distribution if winner is not None else None,
             )
             self.clashes.append(clash)
             for owner in owners:
@@ -627,7 +638,9 @@ class Registry:
         owner = self._owner.get(f"{kind}:{name}")
         if owner is None:
             return None
-        return next(p for p in self.plugins if p.name == owner.name)
+        return next(
+            info for item, info in zip(self._pending, self.plugins, strict=True) if item is owner
+        )
 
     def plugin_of(self, dimension: str) -> PluginInfo | None:
         """The plugin that registered ``dimension``, if any."""
