@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(_as_json(registry))
         return EXIT_OK
     colour = use_colour(sys.stdout)
-    rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "LICENCE", "STATUS", "PROVIDES")]
+    rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "LICENCE", "PROVIDES")]
     for p in registry.plugins:
         provides = ", ".join(
             [*(f"dimension:{d}" for d in p.dimensions), *(f"profile:{n}" for n in p.profiles)]
@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
                 p.name,
                 p.distribution or "?",
                 p.version or "?",
-                p.licence or "?",
                 p.status,
+                p.licence or "?",
                 provides or "-",
             )
         )
