@@ -38,6 +38,14 @@ not set ``providers=``, in order of preference: short names (``cuda``, ``tensorr
 (``CUDAExecutionProvider``). The CPU is always appended as the fallback. A provider
 that is not installed is an error that names it and those available."""
 
+PLUGINS = "IMAGEPRISM_PLUGINS"
+"""Comma-separated entry-point names of the only plugins to load (an allow-list, e.g.
+``face,semantic,instance,style``); every other installed plugin shows as "not allowed" in
+``imageprism plugins``. Core's own entry points (``hash``, ``profiles``) always load and
+need not be named. Set but empty, only core loads; unset, every installed plugin loads.
+A name that matches no installed plugin is warned about. ``IMAGEPRISM_DISABLE_PLUGINS``
+still applies to the plugins it allows."""
+
 
 def config_dir() -> Path:
     """imageprism's settings folder: ``$IMAGEPRISM_CONFIG_DIR``, else the user's own.

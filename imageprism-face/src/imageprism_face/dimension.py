@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from imageprism.errors import (
-    ConfigError,
     DimensionError,
     ImagePrismError,
     ModelFileError,
@@ -26,32 +25,11 @@ from imageprism.runtime.providers import execution_providers
 from imageprism.scoring import cosine_scores
 from imageprism_face.config import FaceConfig
 from imageprism_face.faces import Face, FaceDetector, FaceEmbedder
-from imageprism_face.specs import FaceDetectorSpec, FaceEmbedderSpec
+from imageprism_face.registry import choose as _choose
+from imageprism_face.registry import face_plugins
 
 #: Images are searched for faces at this shorter side (detectors resize anyway).
 DETECTION_SIDE = 640
-
-
-def face_plugins() -> tuple[dict[str, FaceDetectorSpec], dict[str, FaceEmbedderSpec], list[str]]:
-    """The registered detectors and embedders, and the errors of plugins that failed."""
-    registry = get_registry()
-    detectors, detector_errors = registry.collect(
-        "imageprism_register_face_detectors", FaceDetectorSpec, "face detector"
-    )
-    embedders, embedder_errors = registry.collect(
-        "imageprism_register_face_embedders", FaceEmbedderSpec, "face embedder"
-    )
-    return detectors, embedders, detector_errors + embedder_errors
-
-
-def _choose(kind: str, name: str, available: dict, errors: list[str]) -> object:
-    if name not in available:
-        hint = f"; plugin errors: {'; '.join(errors)}" if errors else ""
-        raise ConfigError(
-            f"unknown face {kind} {name!r}; available: {', '.join(sorted(available)) or 'none'}"
-            + hint
-        )
-    return available[name]
 
 
 def _finite_landmarks(landmarks: object) -> bool:

@@ -113,9 +113,9 @@ def imageprism_register_face_detectors(register: Callable[[FaceDetectorSpec], No
         FaceDetectorSpec(
             name="ultraface",
             factory=_ultraface,
-            summary="UltraFace RFB-320: boxes",
+            summary="UltraFace RFB-320: boxes (the default)",
             model_files=(ULTRAFACE_RFB_320,),
-            licence="MIT",
+            licence="code MIT; weights MIT (Ultra-Light-Fast-Generic-Face-Detector-1MB)",
         )
     )
     register(
@@ -124,25 +124,32 @@ def imageprism_register_face_detectors(register: Callable[[FaceDetectorSpec], No
             factory=_yunet,
             summary="YuNet 2023mar: boxes and 5 landmarks",
             model_files=(YUNET_2023MAR,),
-            licence="MIT",
+            licence="code MIT; weights MIT (OpenCV Zoo)",
         )
     )
 
 
 @hookimpl
 def imageprism_register_face_embedders(register: Callable[[FaceEmbedderSpec], None]) -> None:
-    """Register the ArcFace embedder and the generic ONNX one."""
+    """Register the ArcFace embedder, the generic ONNX one and the dlib one."""
+    from imageprism_face.embedders.onnx import ARCFACE  # a constant; no model is loaded
+
     register(
         FaceEmbedderSpec(
             name="arcface",
             factory=_arcface,
             summary="ArcFace ONNX (0.1's default; weights without a clear commercial licence)",
-            licence="weights: no clear commercial licence",
+            # not pinned: using it needs embed_revision and embed_sha256 (or embed_path)
+            model_files=(ARCFACE,),
+            licence="code MIT; weights: no clear commercial licence (research-only training data)",
         )
     )
     register(
         FaceEmbedderSpec(
-            name="onnx", factory=_onnx, summary="any ONNX face embedder you point it at"
+            name="onnx",
+            factory=_onnx,
+            summary="any ONNX face embedder you point it at (embed_path, or embed_repo/embed_file)",
+            licence="code MIT; weights: those of the file you choose",
         )
     )
     register(
@@ -167,6 +174,7 @@ FACE_PRESETS: tuple[Preset, ...] = (
         recall=0.9947089947089947,
         benchmark="faces-transforms/v1",
         config={"embedder": "dlib"},
+        summary="the same photo re-encoded or resized, by its largest face (dlib embedder)",
         note=(
             "the same photo re-encoded or resized, by its largest face (FaceConfig(embedder="
             "'dlib'), YuNet detector); a face score cannot tell a copy from another photo of the "
@@ -183,6 +191,7 @@ FACE_PRESETS: tuple[Preset, ...] = (
         recall=0.9470899470899471,
         benchmark="faces-transforms/v1",
         config={"embedder": "dlib"},
+        summary="the same photo edited, by its largest face (dlib embedder)",
         note=(
             "the same photo edited, by its largest face (FaceConfig(embedder='dlib'), YuNet "
             "detector); stricter than exact, yet it still matches 13 of the 38 same-person pairs "
@@ -199,6 +208,7 @@ FACE_PRESETS: tuple[Preset, ...] = (
         recall=1.0,
         benchmark="faces-master/v1",
         config={"embedder": "dlib"},
+        summary="the same person (dlib embedder)",
         note=(
             "the same person, with FaceConfig(embedder='dlib') (YuNet detector); other "
             "embedders score on other scales (0.1 found about 0.32 for ArcFace on LFW)"

@@ -89,6 +89,7 @@ INSTANCE_PRESETS: tuple[Preset, ...] = (
         name="similar",
         target="instance",
         threshold=0.7,
+        summary="the same object, re-photographed",
         note=(
             "the same object, re-photographed; from 0.1's calibration notes (DINOv2: unrelated "
             "photos near 0, the same object 0.7 and up); not measured here, the model file "

@@ -73,6 +73,7 @@ SEMANTIC_PRESETS: tuple[Preset, ...] = (
         name="similar",
         target="semantic",
         threshold=0.75,
+        summary="the same kind of scene or concept",
         note=(
             "the same kind of scene or concept; from 0.1's calibration notes (CLIP ViT-B/32: "
             "unrelated photos near 0.5, the same concept above about 0.75); not measured here, "

@@ -197,6 +197,7 @@ STYLE_PRESETS: tuple[Preset, ...] = (
         precision=0.1771513353115727,
         recall=0.995,
         benchmark="photos-transforms/v1",
+        summary="the same picture re-encoded or resized, by its look",
         note=(
             "the same picture re-encoded or resized, by its look; style cannot find copies: "
             "quarter-size copies score so low that keeping 99% of the re-saves lets 2773 of the "
@@ -211,6 +212,7 @@ STYLE_PRESETS: tuple[Preset, ...] = (
         precision=0.9609902475618904,
         recall=0.854,
         benchmark="photos-transforms/v1",
+        summary="the same picture edited, by its look",
         note=(
             "the same picture edited, by its look: keeps nearly all re-encodes, half- and "
             "double-size copies, crops up to 25%, rotations, mirrorings and recolourings, but "
@@ -227,6 +229,7 @@ STYLE_PRESETS: tuple[Preset, ...] = (
         precision=0.6522801302931596,
         recall=0.8431578947368421,
         benchmark="style-renderings/v1",
+        summary="the same look (rendering); a weak signal",
         note=(
             "the same look (rendering); a weak signal: measured with the torchvision "
             "MobileNetV2 weights of ../shared, not the pinned ONNX Model Zoo file, whose scores "

@@ -26,6 +26,7 @@ HASH_PRESETS: tuple[Preset, ...] = (
         precision=1.0,
         recall=0.9933333333333333,
         benchmark="photos-transforms/v1",
+        summary="the same picture re-encoded or resized",
         note=(
             "the same picture re-encoded or resized (default HashConfig); hashes cannot tell "
             "these from blurred, noisy, recoloured, mirrored or 50%-centre-cropped copies, which "
@@ -40,6 +41,7 @@ HASH_PRESETS: tuple[Preset, ...] = (
         precision=1.0,
         recall=1.0,
         benchmark="photos-transforms/v1",
+        summary="the same picture edited (re-encoded, resized, cropped, rotated, mirrored...)",
         note=(
             "the same picture edited: re-encoded, resized, cropped, rotated, mirrored, blurred, "
             "recoloured (default HashConfig)"
@@ -53,6 +55,7 @@ HASH_PRESETS: tuple[Preset, ...] = (
         precision=0.9784735812133072,
         recall=1.0,
         benchmark="photos-transforms/v1",
+        summary="also heavier edits, at the price of some unrelated pairs",
         note=(
             "also heavier edits, at the price of some unrelated pairs: 33 of the 4950 here "
             "(0.7%; the rule allows at most 1%; default HashConfig)"

@@ -1,6 +1,7 @@
-"""``imageprism models list|pull [NAMES...]``: the model files of the model-backed dimensions:
-``list`` shows each file's pin, size, licence and whether it is in the cache; ``pull``
-downloads and verifies them now, so later use works offline.
+"""``imageprism models list|pull [NAMES...]``: the model files of the model-backed dimensions
+and of what packs register (face detectors and embedders): ``list`` shows each file's pin,
+size, licence and whether it is in the cache; ``pull`` downloads and verifies a dimension's
+files now, so later use works offline.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     models = sub.add_parser("models", help="list or download the model files of dimensions")
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     p = models_sub.add_parser("list", help="model files, their pins, licences and cache state")
-    p.add_argument("names", nargs="*", help="dimension names (default: every model-backed one)")
+    p.add_argument(
+        "names",
+        nargs="*",
+        help="dimension, face detector or face embedder names (default: every one with "
+        "model files)",
+    )
     add_json_option(p)
     p.set_defaults(run=run_list)
     p = models_sub.add_parser(
@@ -38,19 +44,51 @@ def _model_specs(names: Sequence[str]) -> list[tuple[str, Any]]:
     return [(name, registry.dimension(name)) for name in chosen]
 
 
+def _listed(names: Sequence[str]) -> list[tuple[str, str, str | None, Any]]:
+    """``(kind, name, dimension, spec)`` of what ``models list`` shows: the dimensions with
+    model files, then what packs' hooks registered with model files (face detectors and
+    embedders, whose dimension is the first word of their kind); with ``names``, those
+    (an unknown name raises the registry's error)."""
+    registry = get_registry()
+    components = [
+        r
+        for r in registry.registrations()
+        if r.kind not in ("dimension", "profile", "preset") and r.model_files
+    ]
+
+    def dimension_of(kind: str) -> str | None:
+        first = kind.split(" ")[0]
+        return first if first in registry.dimensions else None
+
+    out: list[tuple[str, str, str | None, Any]] = []
+    if not names:
+        out += [("dimension", n, n, s) for n, s in registry.dimensions.items() if s.model_files]
+        out += [(r.kind, r.name, dimension_of(r.kind), r) for r in components]
+        return out
+    for name in names:
+        matching = [r for r in components if r.name == name]
+        if name in registry.dimensions or not matching:
+            out.append(("dimension", name, name, registry.dimension(name)))
+        out += [(r.kind, r.name, dimension_of(r.kind), r) for r in matching]
+    return out
+
+
 def run_list(args: argparse.Namespace) -> int:
     """``models list``: print the model files and their cache state; returns the exit code."""
     from imageprism.runtime.hub import describe_cache_state
 
     rows = []
-    for name, spec in _model_specs(args.names):
+    for kind, name, dimension, spec in _listed(args.names):
         for model in spec.model_files:
             state = describe_cache_state(model)
             rows.append(
                 {
-                    "dimension": name,
+                    "dimension": dimension,
+                    "kind": kind,
+                    "name": name,
                     "file": model.describe(),
                     "sha256": model.sha256,
+                    "pinned": model.pinned,
                     "size": model.size,
                     "licence": model.licence,
                     **state,
@@ -59,14 +97,18 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return EXIT_OK
-    for row in rows:
+    labels = [r["name"] if r["kind"] == "dimension" else f"{r['kind']} {r['name']}" for r in rows]
+    width = max((len(label) for label in labels), default=0)
+    for label, row in zip(labels, rows, strict=True):
         size = (
             f"{row['size'] / 1e6:.{0 if row['size'] >= 1e7 else 1}f} MB"
             if row["size"]
             else "size ?"
         )
         where = display_name(row["path"]) if row["cached"] else "not downloaded"
-        print(f"{row['dimension']:<10} {row['file']}  {size}  {row['licence']}\n           {where}")
+        if not row["pinned"]:
+            where += " (not pinned: no verified commit and sha256)"
+        print(f"{label:<{width}} {row['file']}  {size}  {row['licence']}\n{'':<{width}} {where}")
     return EXIT_OK
 
 

@@ -55,10 +55,13 @@ class ComponentSpec(BaseModel):
     """Base of every spec a plugin registers: frozen, no unknown fields, any Python value allowed.
 
     Attributes:
-        name: What users select the component by; unique across plugins.
+        name: What users select the component by; unique across plugins (a name two
+            third-party plugins register is refused for both; a first-party one keeps it).
         summary: One line for ``imageprism plugins``.
-        model_files: The model files it needs (``ModelFile``s, for ``models pull``).
-        licence: A note on the licence of the code and of any model it downloads.
+        model_files: The model files it needs (``ModelFile``s, for ``models list`` and
+            ``models pull``).
+        licence: A note on the licence of the code and of any model it downloads;
+            ``imageprism plugins`` shows it ("" shows the distribution's licence).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -110,6 +113,13 @@ class ProfileSpec(BaseModel):
     """A profile as a plugin registers it: a name and weights per dimension.
 
     Weights are normalised to sum to 1.
+
+    Attributes:
+        name: What users select the profile by; unique across plugins.
+        weights: Weight per dimension name (normalised to sum to 1).
+        summary: One line for ``imageprism plugins``: what the profile finds.
+        licence: A note on the licence of the profile (its weights are the plugin's
+            work); "" when it is the plugin's distribution's licence.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -117,6 +127,7 @@ class ProfileSpec(BaseModel):
     name: str
     weights: dict[str, float]
     summary: str = ""
+    licence: str = ""
 
     @field_validator("weights")
     @classmethod
@@ -141,6 +152,9 @@ class Preset(BaseModel):
         config: The dimension settings the threshold was measured with (e.g.
             ``{"embedder": "dlib"}``): scores on other settings have another scale,
             so ``check`` refuses them.
+        summary: One line for ``imageprism plugins``: what a match at this threshold is.
+        licence: A note on the licence of the numbers (e.g. of the benchmark data they
+            were measured on); "" when it is the plugin's distribution's licence.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -153,6 +167,8 @@ class Preset(BaseModel):
     benchmark: str | None = None
     note: str = ""
     config: dict[str, Any] = Field(default_factory=dict)
+    summary: str = ""
+    licence: str = ""
 
     def check(self, config: BaseModel | None) -> None:
         """Refuse a dimension config whose settings differ from those the preset assumes.
