@@ -78,8 +78,6 @@ def _arguments(parser: argparse.ArgumentParser) -> list[str]:
         text = (action.help or "").strip()
         if "%(" in text:
             text = text % {**vars(action), "prog": parser.prog}
-        if text and not text.endswith((".", ")")):
-            text += "."
         if action.choices is not None and not isinstance(action.choices, dict):
             if action.option_strings and action.nargs != 0:
                 pass  # the choices are in the metavar
@@ -90,8 +88,9 @@ def _arguments(parser: argparse.ArgumentParser) -> list[str]:
             action.option_strings
             and default not in (None, False, argparse.SUPPRESS, [], ())
             and action.nargs != 0
+            and "default" not in text
         ):
-            text += f" Default: `{default}`."
+            text += f" (default: `{default}`)"
         rows.append(f"| {names} | {_escape(text.strip())} |")
     if not rows:
         return []
