@@ -2,6 +2,7 @@
 
     python3 tasks.py demo   # compare and dedup a few real photos with the default prism
     python3 tasks.py test   # ruff, the import layers (lint-imports), mypy + the whole pytest suite
+                            # (which builds the docs site strict: tests/test_docs.py)
 
 Each creates ./.venv on first use (or when a pyproject.toml changed) and installs
 the three distributions (editable) with the dev tools into it.
@@ -103,7 +104,8 @@ def demo() -> None:
 
 
 def test() -> None:
-    """Lint, check formatting, the import layers and the types, and run the whole test suite."""
+    """Lint, check formatting, the import layers and the types, and run the whole test suite
+    (tests/test_docs.py builds the docs site, imageprism-core/mkdocs.yml, with --strict)."""
     install()
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")

@@ -1,13 +1,18 @@
-"""Every benchmark script imports and parses its arguments (they run outside the test suite)."""
+"""Every benchmark script imports and parses its arguments (they run outside the test suite),
+and has its table and reproducing command in a docs page."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_"))
+DOCS = ROOT / "imageprism-core" / "docs"
+TABLE_RULE = re.compile(r"^\|\s*-{3}", re.M)  # a Markdown table's |---| line
 
 
 def test_there_are_benchmark_scripts():
@@ -21,6 +26,35 @@ def test_benchmark_script_starts(script):
     )
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_benchmark_script_has_its_table_and_command_in_a_docs_page(script):
+    command = re.compile(rf"python\s+benchmarks/{re.escape(script.name)}\b")
+    pages = [
+        page.relative_to(DOCS)
+        for page in sorted(DOCS.rglob("*.md"))
+        if command.search(page.read_text()) and TABLE_RULE.search(page.read_text())
+    ]
+    assert pages, f"no docs page has a table and `python benchmarks/{script.name}`"
+    index = (DOCS / "benchmarks" / "index.md").read_text()
+    assert f"`benchmarks/{script.name}`" in index, "the Benchmarks overview does not list it"
+
+
+def test_every_benchmarks_page_has_a_table_and_a_reproducing_command():
+    pages = sorted((DOCS / "benchmarks").glob("*.md"))
+    assert len(pages) >= 8
+    for page in pages:
+        text = page.read_text()
+        assert TABLE_RULE.search(text), page.name
+        assert re.search(r"python\s+benchmarks/\w+\.py|`benchmarks/\w+\.py`", text), page.name
+
+
+def test_the_readme_keeps_no_benchmark_table():
+    readme = (ROOT / "README.md").read_text()
+    assert "Reproduce" not in readme
+    for script in SCRIPTS:
+        assert f"benchmarks/{script.name}" not in readme, script.name
 
 
 def test_scale_quick_run_passes_its_checks_and_prints_every_table():

@@ -12,21 +12,27 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def test_readme_quick_example_runs_and_prints_what_it_says(demo_photos, tmp_path, monkeypatch):
-    first_block = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+def run_quick_example(block, demo_photos, tmp_path, monkeypatch):
+    """Run a quick-example block in a folder of a.jpg, b.jpg (a re-save of a) and c.jpg; return
+    the values of its lines that end in ``.scores`` and ``.labels``."""
     shutil.copy(demo_photos["coffee"], tmp_path / "a.jpg")
     shutil.copy(demo_photos["coffee_q40"], tmp_path / "b.jpg")
     shutil.copy(demo_photos["astronaut"], tmp_path / "c.jpg")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    lines = [line.split("#")[0].rstrip() for line in first_block.splitlines()]
+    lines = [line.split("#")[0].rstrip() for line in block.splitlines()]
     results = []
     for line in lines:
         if line.startswith("prism.") and line.endswith((".scores", ".labels")):
             results.append(eval(line, namespace))
         elif line:
             exec(line, namespace)
-    scores, labels = results
+    return results
+
+
+def test_readme_quick_example_runs_and_prints_what_it_says(demo_photos, tmp_path, monkeypatch):
+    first_block = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    scores, labels = run_quick_example(first_block, demo_photos, tmp_path, monkeypatch)
     assert scores["hash"] > 0.95
     assert labels == [0, 0, 2]
 
@@ -48,13 +54,15 @@ def test_readme_profile_table_matches_the_code():
         assert written == pytest.approx(profile.weights)
 
 
-def test_readme_mentions_every_hook():
-    from imageprism.plugin import hookspecs
-
-    hooks = [name for name in dir(hookspecs) if name.startswith("imageprism_")]
-    assert hooks
-    for hook in hooks:
-        assert hook in README, hook
+def test_readme_is_the_front_door_and_links_into_the_docs():
+    # the long sections live in imageprism-core/docs (tests/test_docs.py checks them)
+    assert len(README.splitlines()) <= 200
+    links = re.findall(r"\]\((imageprism-core/docs/[^)#\s]+)", README)
+    for page in ("getting-started.md", "plugins/index.md", "reference/cli.md", "security.md"):
+        assert f"imageprism-core/docs/{page}" in links, page
+    for link in links:
+        if not link.endswith("/"):  # a folder link (examples/) is for GitHub
+            assert (ROOT / link).exists(), link
 
 
 def test_layout_is_the_fixed_top_level():
