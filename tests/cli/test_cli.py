@@ -276,3 +276,17 @@ def test_a_reader_that_goes_away_stops_the_output_quietly(monkeypatch, capsys):
     assert main(["presets"]) == 1
     monkeypatch.undo()
     assert capsys.readouterr().err == ""
+
+
+def test_doctor_says_to_leave_out_a_failing_plugin_not_to_upgrade_it():
+    from imageprism.cli.doctor import _plugin_hint
+    from imageprism.plugin.registry import Clash, PluginInfo
+
+    broken = PluginInfo("acme", "acme-dims", "1.0", error="ImportError: no module named x")
+    assert "IMAGEPRISM_DISABLE_PLUGINS=acme" in _plugin_hint(broken)
+    assert "pip install -U" not in _plugin_hint(broken)
+    clash = Clash("dimension", "colour", (("acme", "acme-dims"), ("other", "other-dims")))
+    squatter = PluginInfo("acme", "acme-dims", "1.0", error="refused", clashes=(clash,))
+    assert "two plugins claim the same name" in _plugin_hint(squatter)
+    assert "pip uninstall acme-dims" in _plugin_hint(squatter)
+    assert _plugin_hint(PluginInfo("fine", "fine-dims", "1.0")) == ""

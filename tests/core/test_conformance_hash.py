@@ -152,8 +152,16 @@ def test_wrong_dtype_count_and_shape_fail_with_what_came_back():
     class FloatHashes(_Fake):
         metric = "hamming"
 
-    assert "is int64: a 'cosine' dimension returns floats" in _fails(
+    assert "is int64: a 'cosine' dimension returns float32 or float64" in _fails(
         check_embeddings, Ints(), sample_images()
+    )
+
+    class Halves(_Fake):  # a float the host refuses too (EMBEDDING_DTYPES)
+        def embed_one(self, image):
+            return np.ones(3, dtype=np.float16)
+
+    assert "is float16: a 'cosine' dimension returns float32 or float64" in _fails(
+        check_embeddings, Halves(), sample_images()
     )
     count = len(sample_images())
     assert f"returned {count - 1} results for {count} images" in _fails(
@@ -248,7 +256,7 @@ def test_a_dimension_that_embeds_nothing_says_to_override_the_images():
     count = len(sample_images())
     message = _fails(check_pair_scores, Nothing(), sample_images())
     assert f"only 0 of {count} images gave an embedding" in message
-    assert "override the suite's images fixture" in message
+    assert "override the suite's make_images fixture" in message
 
 
 def test_nondeterministic_and_thread_unsafe_embeddings_fail_with_the_difference():

@@ -11,7 +11,7 @@ import pytest
 from fakes import core_entry_points
 from tests_support import make_distribution
 
-from imageprism import UnknownDimensionError, UnknownProfileError
+from imageprism import ConfigError, UnknownDimensionError, UnknownProfileError
 from imageprism.plugin.registry import ENTRY_POINT_GROUP, Registry
 
 
@@ -172,6 +172,11 @@ def test_two_third_party_presets_of_one_target_and_name_are_refused(tmp_path, mo
     assert registry.presets["hash", "own"].threshold == 0.5  # another name on the same target
     (clash,) = registry.clashes
     assert (clash.kind, clash.name) == ("preset", "hash/mine") and clash.refused
+    # asking for it says why it is not there, naming both distributions
+    from imageprism.thresholds.presets import preset
+
+    with pytest.raises(ConfigError, match="q1-dist.*q2-dist"):
+        preset("mine", "hash", registry=registry)
 
 
 def test_a_plugin_registering_one_name_twice_fails(tmp_path, monkeypatch):

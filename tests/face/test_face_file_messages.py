@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,11 @@ from imageprism.runtime.hub import resolve_model_file
 from imageprism_face import Face, FaceConfig
 from imageprism_face.embedders.onnx import OnnxFaceEmbedder
 from imageprism_face.models import DEFAULT_DETECTOR_FILES
+
+YUNET = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared/models/yunet/face_detection_yunet_2026may.onnx"
+)
 
 
 def test_a_non_onnx_embed_path_says_the_file_given_is_not_an_onnx_model(tmp_path):
@@ -54,3 +61,24 @@ def test_offline_an_uncached_detector_file_says_to_pass_detector_path(monkeypatc
         )
     assert "pass its path as detector_path= in the dimension's config" in str(caught.value)
     assert "model_path=" not in str(caught.value)
+
+
+def test_offline_the_face_dimension_says_to_pass_detector_path(monkeypatch, tmp_path):
+    # through the face pack's own detector factory, not only the hub function
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("IMAGEPRISM_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    face = ImagePrism(["face"], config={"face": {"detector": "yunet"}}).dimension("face")
+    with pytest.raises(ModelFileError) as caught:
+        face.detector  # noqa: B018 (built on first use)
+    assert "detector_path=" in str(caught.value)
+    assert "model_path=" not in str(caught.value)
+
+
+def test_the_face_detectors_run_on_the_configs_providers():
+    if not YUNET.is_file():
+        pytest.skip(f"{YUNET} is absent (../shared beside the repository)")
+    config = FaceConfig(detector="yunet", detector_path=YUNET, providers=["cpu"])
+    detector = ImagePrism(["face"], config={"face": config}).dimension("face").detector
+    assert detector.providers == ("CPUExecutionProvider",)
+    assert detector.given_as == "detector_path"

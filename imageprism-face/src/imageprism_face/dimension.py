@@ -62,31 +62,15 @@ class FaceDimension:
         detectors, embedders, errors = face_plugins()
         self._detector_spec = _choose("detector", self.config.detector, detectors, errors)
         self._embedder_spec = _choose("embedder", self.config.effective_embedder, embedders, errors)
-        self._detector_culprit = self._culprit(
-            "detector", "imageprism_register_face_detectors", self.config.detector
-        )
-        self._embedder_culprit = self._culprit(
-            "embedder", "imageprism_register_face_embedders", self.config.effective_embedder
-        )
+        self._detector_culprit = self._culprit("detector", self.config.detector)
+        self._embedder_culprit = self._culprit("embedder", self.config.effective_embedder)
         self._vectors = EmbeddingCheck("cosine", returns="embed_faces must return")
 
     @staticmethod
-    def _culprit(kind: str, hook_name: str, name: str) -> Culprit:
-        """Who registered the face ``kind`` called ``name``: the first loaded plugin whose
-        ``hook_name`` registers it (the one ``Registry.collect`` keeps)."""
-        registry = get_registry()
-        hook = getattr(registry.manager.hook, hook_name, None)
-        owners: set[str] = set()
-        for impl in hook.get_hookimpls() if hook is not None else ():
-            got: list[object] = []
-            try:
-                impl.function(**({"register": got.append} if "register" in impl.argnames else {}))
-            except Exception:
-                continue  # face_plugins reports it
-            if any(getattr(spec, "name", None) == name for spec in got):
-                owners.add(impl.plugin_name)
-        plugin = next((p for p in registry.plugins if p.name in owners and not p.error), None)
-        return Culprit.of(f"face {kind} {name!r}", plugin)
+    def _culprit(kind: str, name: str) -> Culprit:
+        """Who registered the face ``kind`` called ``name`` (the registry decided it once,
+        clashes included, when it loaded the plugins)."""
+        return Culprit.of(f"face {kind} {name!r}", get_registry().owner_of(f"face {kind}", name))
 
     def _build(self, kind: str) -> Any:
         """The face ``kind`` (detector or embedder) built by its spec's factory, and checked."""

@@ -40,7 +40,15 @@ def _detector_path(config: FaceConfig, name: str) -> Path:
 
     if config.detector_path is not None:
         return config.detector_path.expanduser()
-    return resolve_model_file(DEFAULT_DETECTOR_FILES[name], dimension="face")
+    return resolve_model_file(
+        DEFAULT_DETECTOR_FILES[name], dimension="face", path_option="detector_path"
+    )
+
+
+def _where(config: FaceConfig) -> dict[str, Any]:
+    """Where a detector runs, and how its file was given (for messages)."""
+    given_as = "detector_path" if config.detector_path is not None else None
+    return {"providers": config.providers, "given_as": given_as}
 
 
 def _score(config: FaceConfig) -> dict[str, Any]:
@@ -54,6 +62,7 @@ def _ultraface(config: FaceConfig) -> UltraFaceDetector:
     return UltraFaceDetector(
         _detector_path(config, "ultraface"),
         intra_op_threads=config.intra_op_threads,
+        **_where(config),
         **_score(config),
     )
 
@@ -62,7 +71,10 @@ def _yunet(config: FaceConfig) -> YuNetDetector:
     from imageprism_face.detectors.yunet import YuNetDetector
 
     return YuNetDetector(
-        _detector_path(config, "yunet"), intra_op_threads=config.intra_op_threads, **_score(config)
+        _detector_path(config, "yunet"),
+        intra_op_threads=config.intra_op_threads,
+        **_where(config),
+        **_score(config),
     )
 
 

@@ -1,5 +1,5 @@
 """The ``imageprism`` command line: compare, embed, dedup, index, search, models, doctor,
-not-duplicates, undo, presets, calibrate, plugins.
+not-duplicates, undo, presets, calibrate, plugins, plugin new.
 
 ``main`` parses the arguments and runs one command. Each command (or command group) is a
 module of this package with ``add_parser`` and ``run`` (one ``run_*`` per action of a

@@ -21,7 +21,7 @@ from imageprism._version import __version__
 from imageprism.cli._common import EXIT_OK, EXIT_SOME_FAILED, add_json_option, print_json
 from imageprism.io.names import display_text
 from imageprism.plugin.dimension import PACKAGES
-from imageprism.plugin.registry import get_registry
+from imageprism.plugin.registry import PluginInfo, get_registry
 from imageprism.runtime.hub import offline
 
 if TYPE_CHECKING:
@@ -74,6 +74,23 @@ def _python() -> Check:
     return Check("python", ok, f"Python {version}", "" if ok else "use Python 3.11 or newer")
 
 
+def _plugin_hint(plugin: PluginInfo) -> str:
+    """What to do about a failed plugin: upgrading does not undo a name clash, and may
+    not fix code that raises."""
+    if not plugin.error:
+        return ""
+    leave_out = f"IMAGEPRISM_DISABLE_PLUGINS={plugin.name}"
+    if plugin.clashes:
+        return (
+            f"two plugins claim the same name: uninstall one (pip uninstall "
+            f"{plugin.distribution}), or leave one out with {leave_out} or IMAGEPRISM_PLUGINS"
+        )
+    return (
+        f"its code failed (the error above): leave it out with {leave_out}, try "
+        f"pip install --force-reinstall {plugin.distribution}, or report it to its authors"
+    )
+
+
 def _plugins() -> list[Check]:
     registry = get_registry()
     out = [
@@ -83,7 +100,7 @@ def _plugins() -> list[Check]:
             f"{p.distribution} {p.version}: {p.status}"
             + (f" ({', '.join(p.dimensions)})" if p.dimensions else "")
             + (f": {p.error}" if p.error else ""),
-            f"reinstall or upgrade it: pip install -U {p.distribution}" if p.error else "",
+            _plugin_hint(p),
         )
         for p in registry.plugins
     ]

@@ -11,7 +11,8 @@ frozen ``DimensionConfig``. Profiles and presets are ``ProfileSpec`` and
 that packs extend, as the face pack does for detectors and embedders). The
 registry (``get_registry``) loads every plugin on its own, so one that fails is
 recorded with its name and distribution while the others keep working. The
-conformance suite lives in ``imageprism.plugin.testing`` (it needs pytest).
+conformance suites are ``imageprism.testing`` (``pip install "imageprism-core[testing]"``;
+the face suites are ``imageprism_face.testing``).
 """
 
 from imageprism.plugin.dimension import (
@@ -25,7 +26,14 @@ from imageprism.plugin.dimension import (
 )
 from imageprism.plugin.hookspecs import hookimpl, hookspec
 from imageprism.plugin.outputs import EMBEDDING_DTYPES, Culprit, EmbeddingCheck
-from imageprism.plugin.registry import PluginInfo, Registry, get_registry
+from imageprism.plugin.registry import (
+    Clash,
+    PluginAllowListWarning,
+    PluginInfo,
+    Registration,
+    Registry,
+    get_registry,
+)
 from imageprism.plugin.specs import (
     ComponentSpec,
     DimensionConfig,
@@ -37,6 +45,7 @@ from imageprism.plugin.specs import (
 __all__ = [
     "EMBEDDING_DTYPES",
     "PACKAGES",
+    "Clash",
     "ComponentSpec",
     "Configured",
     "Culprit",
@@ -46,10 +55,12 @@ __all__ = [
     "EmbeddingCheck",
     "HammingCodes",
     "Metric",
+    "PluginAllowListWarning",
     "PluginInfo",
     "Preset",
     "ProfileSpec",
     "RanksByCodeDistance",
+    "Registration",
     "Registry",
     "ScoresMany",
     "get_registry",

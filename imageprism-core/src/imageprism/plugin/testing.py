@@ -11,10 +11,10 @@ every test::
         dimension_name = "colorhist"
         changed_configs = ({"bins": 16},)
 
-The suite embeds synthetic images of several sizes and aspect ratios (72x96,
-500x20, 17x1200, 1x1, 640x480, flat ones too) and checks what imageprism relies
+The suite embeds synthetic images of several sizes and aspect ratios (96x72,
+20x500, 1200x17, 1x1, 640x480, flat ones too) and checks what imageprism relies
 on: one 1-D embedding (or None) per image, in order, of one length whatever the
-image; ``float`` for ``"cosine"``, packed ``uint8`` for ``"hamming"``; no NaN,
+image; ``float32``/``float64`` for ``"cosine"``, packed ``uint8`` for ``"hamming"``; no NaN,
 inf or all-zero cosine vector; every image scores 1.0 with itself; scores are
 symmetric and in [0, 1]; the same result twice, and from four threads at once;
 a fingerprint that is stable and changes with the config. imageprism's own
@@ -46,6 +46,7 @@ from pydantic import BaseModel
 
 from imageprism.io.images import PreparedImage, prepare
 from imageprism.plugin.dimension import Dimension, ScoresMany, dimension_problem
+from imageprism.plugin.outputs import EMBEDDING_DTYPES
 from imageprism.plugin.registry import get_registry
 from imageprism.plugin.specs import DimensionSpec
 
@@ -99,10 +100,10 @@ def _pattern(kind: str, width: int, height: int, rng: np.random.Generator) -> np
 
 
 def sample_arrays() -> dict[str, np.ndarray]:
-    """The suite's synthetic RGB images (HxWx3 ``uint8``) by name, e.g. ``"noise 17x1200"``.
+    """The suite's synthetic RGB images (HxWx3 ``uint8``) by name, e.g. ``"noise 1200x17"``.
 
-    Gradients, checks, noise and stripes at each of ``SAMPLE_SIZES`` (one pattern per
-    size, two at 72x96), and two flat images (grey and black).
+    Gradients, checks, noise and stripes at each of ``SAMPLE_SIZES`` (width x height; one
+    pattern per size, four at 96x72), and two flat images (grey and black).
     """
     rng = np.random.default_rng(0)
     kinds = {
@@ -178,8 +179,9 @@ def check_embeddings(
 ) -> list[np.ndarray | None]:
     """Embed ``images`` in one batch and check every result; return the embeddings.
 
-    One result per image; each None or a 1-D array, ``uint8`` for ``"hamming"`` and
-    floating point for ``"cosine"``, finite, not all zero for ``"cosine"`` (its cosine
+    One result per image; each None or a 1-D array of a dtype the host takes
+    (``imageprism.plugin.EMBEDDING_DTYPES``: ``uint8`` for ``"hamming"``, ``float32`` or
+    ``float64`` for ``"cosine"``), finite, not all zero for ``"cosine"`` (its cosine
     would be undefined), and every embedding of the same length.
     """
     name = dimension.name
@@ -201,8 +203,8 @@ def check_embeddings(
             _fail(f"{where} has shape {embedding.shape}: it must be 1-D")
         if dimension.metric == "hamming" and embedding.dtype != np.uint8:
             _fail(f"{where} is {embedding.dtype}: a 'hamming' dimension returns packed uint8 bits")
-        if dimension.metric == "cosine" and not np.issubdtype(embedding.dtype, np.floating):
-            _fail(f"{where} is {embedding.dtype}: a 'cosine' dimension returns floats")
+        if dimension.metric == "cosine" and embedding.dtype not in EMBEDDING_DTYPES["cosine"]:
+            _fail(f"{where} is {embedding.dtype}: a 'cosine' dimension returns float32 or float64")
         if np.issubdtype(embedding.dtype, np.floating) and not np.all(np.isfinite(embedding)):
             bad = int(np.count_nonzero(~np.isfinite(embedding)))
             _fail(f"{where} has {bad} NaN or inf values: {_describe(embedding)}")
@@ -301,7 +303,7 @@ def check_pair_scores(dimension: Dimension, images: Sequence[PreparedImage]) -> 
         _fail(
             f"{name}: only {len(pairs)} of {len(images)} images gave an embedding, so no pair "
             "could be scored; a dimension that embeds only some images (faces, text) must "
-            "override the suite's images fixture with images it can embed"
+            "override the suite's make_images fixture with images it can embed"
         )
     scores: list[float] = []
     for i, (image_a, a) in enumerate(pairs):

@@ -116,6 +116,9 @@ def preset(name: str, target: str, *, registry: Registry | None = None) -> Prese
     registry = registry if registry is not None else get_registry()
     found = _all(registry)
     hit = found.get((str(target), str(name)))
+    refused = registry.refusal("preset", f"{target}/{name}")
+    if hit is None and refused is not None:
+        raise ConfigError(refused.describe())
     if hit is not None:
         return hit
     own = sorted((p for p in found.values() if p.target == target), key=_order)

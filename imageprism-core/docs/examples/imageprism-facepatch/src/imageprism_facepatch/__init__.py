@@ -33,7 +33,9 @@ class FacePatchEmbedder:
         patch = grey.reshape(SIDE, step, SIDE, step).mean(axis=(1, 3)).ravel()
         patch -= patch.mean()
         norm = float(np.linalg.norm(patch))
-        return patch / norm if norm > 0 else patch  # a flat crop stays all zeros
+        if norm == 0:  # a flat crop: one fixed unit vector (all zeros would be refused)
+            return np.full(SIDE * SIDE, 1.0 / SIDE, dtype=np.float32)
+        return patch / norm
 
 
 def _factory(config: FaceConfig) -> FacePatchEmbedder:
