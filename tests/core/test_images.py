@@ -946,3 +946,58 @@ def test_mpo_camera_jpegs_use_dct_scaling():
 def test_min_side_must_not_be_negative(bad):
     with pytest.raises(ValueError, match="min_side"):
         prepare(np.zeros((8, 8, 3), np.uint8)).rgb(min_side=bad)
+
+
+def _mode_image(mode: str, width: int, height: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    if mode in ("RGBA", "LA"):
+        bands = 4 if mode == "RGBA" else 2
+        pixels = rng.integers(0, 256, (height, width, bands), dtype=np.uint8)
+        return Image.fromarray(pixels, mode)
+    if mode == "P":
+        image = Image.fromarray(rng.integers(0, 16, (height, width), dtype=np.uint8), "L")
+        image = image.convert("P")
+        image.info["transparency"] = 3
+        return image
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65536, (height, width), dtype=np.uint16))
+        assert image.mode == "I;16"
+        return image
+    grey = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8), "L")
+    return grey.convert(mode)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["RGBA", "LA", "P", "L", "I;16", "CMYK", "1"]),
+    st.integers(1, 70),
+    st.integers(1, 300),
+    st.integers(0, 2**32 - 1),
+)
+def test_band_by_band_scales_have_the_pixels_of_a_whole_conversion(mode, width, height, seed):
+    # the loader converts huge images band by band into their scales, so no full-size RGB
+    # copy sits beside the decode; the pixels must be those of converting it whole
+    from unittest import mock
+
+    from imageprism.io import images
+    from imageprism.io.images import _reduced_rgb, to_rgb
+
+    image = _mode_image(mode, width, height, seed)
+    whole = to_rgb(image.copy())
+    with mock.patch.object(images, "_BAND_PIXELS", 200):  # many bands, as a huge image has
+        scales = _reduced_rgb(image, [2, 4, 8])
+    for factor, scale in scales.items():
+        assert np.array_equal(np.asarray(scale), np.asarray(whole.reduce(factor))), factor
+
+
+def test_a_huge_png_with_alpha_is_scaled_without_a_full_size_rgb_copy(tmp_path):
+    rgba = Image.new("RGBA", (600, 400), (10, 200, 30, 128))
+    path = tmp_path / "alpha.png"
+    rgba.save(path)
+    image = prepare(path)
+    small = image.rgb(min_side=100)
+    assert small.size == (150, 100) and small.mode == "RGB"
+    assert 1 not in image._scales  # no full-size copy kept
+    whole = prepare(path)
+    whole.rgb()  # the full-size conversion first: later scales are reduced from it
+    assert np.array_equal(np.asarray(small), np.asarray(whole.rgb(min_side=100)))
