@@ -127,12 +127,16 @@ def _flatten_alpha(image: Image.Image) -> Image.Image:
 # on return: they cost no more memory per pixel than the other modes.
 
 
+def _is_plain_rgb(image: Image.Image) -> bool:
+    """Whether ``to_rgb`` returns ``image`` itself: RGB without a transparent colour."""
+    return image.mode == "RGB" and "transparency" not in image.info
+
+
 def _converts_band_by_band(image: Image.Image) -> bool:
     """Whether ``to_rgb`` of ``image`` is a copy worth avoiding, made pixel by pixel (so
     band by band gives the same pixels): every mode but plain RGB (no copy) and F (its
     rule looks at the whole image's maximum)."""
-    plain_rgb = image.mode == "RGB" and "transparency" not in image.info
-    return not plain_rgb and image.mode != "F"
+    return not _is_plain_rgb(image) and image.mode != "F"
 
 
 def _reduced_rgb(image: Image.Image, factors: Sequence[int]) -> dict[int, Image.Image]:
@@ -180,7 +184,7 @@ def _float_grey(image: Image.Image) -> np.ndarray:
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert a decoded image of any mode to 8-bit RGB with the rules of this module."""
     mode = image.mode
-    if mode == "RGB" and "transparency" not in image.info:
+    if _is_plain_rgb(image):
         return image
     if mode in _ALPHA_MODES or (mode in ("1", "P", "L", "RGB") and "transparency" in image.info):
         return _flatten_alpha(image)
